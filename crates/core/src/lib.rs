@@ -1,0 +1,16 @@
+//! paysync's pure core: the rules, with no I/O and no clock reads (time is always an argument).
+//!
+//! Everything here is deterministic so that it can be property-tested: given the same inputs in any
+//! order, the same answer.
+
+pub mod config;
+pub mod event;
+pub mod object;
+pub mod version;
+
+pub use event::{EventEnvelope, EventError};
+pub use object::{Attribution, ObjectKind, Snapshot};
+pub use version::{ObjectVersion, Source};
+
+/// Milliseconds since the Unix epoch. Every timestamp paysync stores is one of these.
+pub type UnixMs = i64;

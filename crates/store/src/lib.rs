@@ -1,0 +1,87 @@
+//! paysync's durable state behind one trait, [`Store`]: the inbox of raw Stripe events, the ledger of
+//! object snapshots, the set of dirty customers, named cursors, rejected-webhook counts and the sync
+//! log. [`SqliteStore`] is the embedded default; a PostgreSQL implementation will sit beside it.
+//!
+//! Invariants every implementation keeps:
+//! - an event is stored at most once per (account, event id), and its ledger effect happens in the
+//!   same transaction as its insertion;
+//! - a snapshot replaces the stored one only if its version is greater (see `paysync_core::version`),
+//!   so duplicated, reordered and late deliveries converge;
+//! - every ledger change marks the person it belongs to dirty, in the same transaction;
+//! - a successful return means the change is durable (fsync'd).
+
+mod migrate;
+mod sqlite;
+mod types;
+
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+use async_trait::async_trait;
+use paysync_core::UnixMs;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("migration {version} failed: {message}")]
+    Migration { version: u32, message: String },
+    #[error(
+        "the database was written by a newer paysync (schema {found}, this build knows {known})"
+    )]
+    SchemaTooNew { found: u32, known: u32 },
+    #[error("stored data is not what paysync wrote: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores events for `account` in one durable transaction. For each event not seen before, its
+    /// snapshot (if any, and unless `deferred`) is applied to the ledger and its person marked dirty.
+    /// Outcomes are in the order of `events`.
+    async fn ingest(&self, account: &str, events: Vec<InboxEvent>) -> Result<Vec<IngestOutcome>>;
+
+    /// Applies snapshots read from the API (a backfill page, re-fetched objects) and, in the same
+    /// transaction, moves a cursor and marks deferred events applied: a crash leaves either all or none.
+    async fn apply(&self, account: &str, batch: ApplyBatch) -> Result<ApplyStats>;
+
+    /// Events stored but not yet applied (waiting for their object to be re-fetched), oldest first.
+    async fn deferred_events(&self, account: &str, limit: usize) -> Result<Vec<DeferredEvent>>;
+
+    async fn cursor(&self, account: &str, name: &str) -> Result<Option<Cursor>>;
+    async fn cursors(&self, account: &str, prefix: &str) -> Result<Vec<(String, Cursor)>>;
+    async fn set_cursor(&self, account: &str, name: &str, value: &str, at: UnixMs) -> Result<()>;
+
+    /// Counts a rejected webhook request under its reason.
+    async fn record_rejection(&self, account: &str, reason: &str, at: UnixMs) -> Result<()>;
+
+    async fn log(&self, entry: LogEntry) -> Result<()>;
+    async fn recent_log(&self, account: Option<&str>, limit: usize) -> Result<Vec<LogRecord>>;
+
+    /// The newest snapshot of one object.
+    async fn object(&self, account: &str, object_id: &str) -> Result<Option<StoredObject>>;
+    /// Dirty people, oldest first.
+    async fn dirty(&self, account: &str, limit: usize) -> Result<Vec<String>>;
+    async fn ledger_summary(&self, account: &str) -> Result<LedgerSummary>;
+    /// Every object of an account ordered by id. For tests and small accounts only.
+    async fn all_objects(&self, account: &str) -> Result<Vec<StoredObject>>;
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("dyn Store")
+    }
+}
+
+#[cfg(test)]
+mod tests;

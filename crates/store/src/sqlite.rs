@@ -1,0 +1,594 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! All writes go through one writer thread that owns the only write connection and commits in
+//! groups: it takes every write waiting in its queue, runs each inside its own SAVEPOINT (so one
+//! failing write does not undo the others), commits once with `synchronous = FULL`, and only then
+//! answers the callers. Under load one fsync covers hundreds of webhook events; when idle a single
+//! write commits at once. Reads run on a small pool of read-only connections on blocking threads,
+//! concurrently with the writer (WAL).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use paysync_core::{Attribution, Snapshot, UnixMs};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::types::*;
+use crate::{Result, Store, StoreError, migrate};
+
+/// Largest number of writes committed in one transaction.
+const MAX_GROUP: usize = 1024;
+/// Writes waiting for the writer before callers are made to wait (back-pressure).
+const QUEUE_DEPTH: usize = 8192;
+const BUSY_TIMEOUT_MS: u32 = 5_000;
+const MAX_READERS: usize = 4;
+
+pub struct SqliteStore {
+    path: PathBuf,
+    writes: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+/// A write waiting for the writer thread: `run` executes it inside the group's transaction, and
+/// `finish` answers the caller once the group has committed (or failed).
+trait WriteJob: Send {
+    fn run(&mut self, conn: &Connection);
+    fn finish(self: Box<Self>, commit: std::result::Result<(), &StoreError>);
+}
+
+struct Job<T, F> {
+    work: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T, F> WriteJob for Job<T, F>
+where
+    T: Send,
+    F: FnOnce(&Connection) -> Result<T> + Send,
+{
+    fn run(&mut self, conn: &Connection) {
+        let Some(work) = self.work.take() else { return };
+        let result = conn
+            .execute_batch("SAVEPOINT job")
+            .map_err(StoreError::from)
+            .and_then(|()| work(conn));
+        let closed = if result.is_ok() {
+            conn.execute_batch("RELEASE job")
+        } else {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+        };
+        self.result = Some(match closed {
+            Ok(()) => result,
+            Err(e) => Err(e.into()),
+        });
+    }
+
+    fn finish(self: Box<Self>, commit: std::result::Result<(), &StoreError>) {
+        let outcome = match commit {
+            Ok(()) => self.result.unwrap_or(Err(StoreError::Closed)),
+            Err(e) => Err(e.clone()),
+        };
+        // The caller may have gone away (request cancelled); the write stands either way.
+        let _ = self.reply.send(outcome);
+    }
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))?;
+    // WAL lets readers run beside the writer; FULL makes every commit durable (fsync of the WAL),
+    // which is what answering a webhook with 2xx promises.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+fn writer_loop(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Some(first) = queue.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let committed = commit_group(&mut conn, &mut group);
+        if let Err(e) = &committed {
+            tracing::error!(error = %e, writes = group.len(), "group commit failed");
+        }
+        for job in group {
+            job.finish(committed.as_ref().map(|_| ()));
+        }
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: &mut [Box<dyn WriteJob>]) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for job in group.iter_mut() {
+        job.run(conn);
+    }
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let _ = conn.execute_batch("ROLLBACK");
+        return Err(e.into());
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: impl AsRef<Path>, now: UnixMs) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let writer_path = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            let mut conn = Connection::open(&writer_path)?;
+            configure(&conn)?;
+            migrate::migrate_sqlite(&mut conn, now)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))??;
+        let (writes, queue) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("paysync-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, queue))
+            .map_err(|e| StoreError::Database(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            path,
+            writes,
+            readers: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.writes
+            .send(Box::new(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pooled = self.readers.lock().map_err(|_| StoreError::Closed)?.pop();
+        let path = self.path.clone();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&path)?,
+            };
+            let result = work(&conn);
+            Ok::<_, StoreError>((conn, result))
+        })
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))??;
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < MAX_READERS {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))?;
+    Ok(conn)
+}
+
+/// Writes `snapshot` if it is newer than the stored one; marks its person dirty when written.
+/// Returns whether it was written.
+fn apply_snapshot(
+    conn: &Connection,
+    account: &str,
+    snapshot: &Snapshot,
+    at: UnixMs,
+) -> Result<bool> {
+    let parent_id = match &snapshot.attribution {
+        Attribution::Charge(charge) => Some(charge.as_str()),
+        _ => None,
+    };
+    let customer_ref = match &snapshot.attribution {
+        // A refund belongs to whoever its charge belongs to, if the charge is known yet; whenever
+        // the charge is written it hands its person down to its refunds (below).
+        Attribution::Charge(charge) => conn
+            .prepare_cached(
+                "SELECT customer_ref FROM stripe_objects WHERE account = ?1 AND object_id = ?2",
+            )?
+            .query_row((account, charge), |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten(),
+        other => other.customer_ref(),
+    };
+    let previous_ref: Option<Option<String>> = conn
+        .prepare_cached(
+            "SELECT customer_ref FROM stripe_objects WHERE account = ?1 AND object_id = ?2",
+        )?
+        .query_row((account, &snapshot.object_id), |r| r.get(0))
+        .optional()?;
+    let written = conn
+        .prepare_cached(
+            "INSERT INTO stripe_objects
+                 (account, object_id, kind, customer_ref, parent_id, version, deleted, body, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (account, object_id) DO UPDATE SET
+                 kind = excluded.kind, customer_ref = excluded.customer_ref,
+                 parent_id = excluded.parent_id, version = excluded.version,
+                 deleted = excluded.deleted, body = excluded.body, updated_at = excluded.updated_at
+             WHERE excluded.version > stripe_objects.version",
+        )?
+        .execute(params![
+            account,
+            snapshot.object_id,
+            snapshot.kind.as_str(),
+            customer_ref,
+            parent_id,
+            snapshot.version.encode(),
+            snapshot.deleted,
+            snapshot.body,
+            at,
+        ])?
+        == 1;
+    if !written {
+        return Ok(false);
+    }
+    let mut dirty = customer_ref.iter().collect::<Vec<_>>();
+    // An object that moved to another person (a guest charge later tied to a customer) leaves the
+    // previous one to be reconciled too.
+    let previous_ref = previous_ref.flatten();
+    if let Some(previous) = previous_ref
+        .as_ref()
+        .filter(|p| Some(*p) != customer_ref.as_ref())
+    {
+        dirty.push(previous);
+    }
+    if let Some(person) = &customer_ref {
+        if snapshot.kind == paysync_core::ObjectKind::Charge {
+            conn.prepare_cached(
+                "UPDATE stripe_objects SET customer_ref = ?3
+                 WHERE account = ?1 AND parent_id = ?2 AND customer_ref IS NOT ?3",
+            )?
+            .execute((account, &snapshot.object_id, person))?;
+        }
+    }
+    for person in dirty {
+        conn.prepare_cached(
+            "INSERT INTO dirty_customers (account, customer_ref, since) VALUES (?1, ?2, ?3)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute((account, person, at))?;
+    }
+    Ok(true)
+}
+
+fn set_cursor(conn: &Connection, account: &str, name: &str, value: &str, at: UnixMs) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO cursors (account, name, value, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (account, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    )?
+    .execute((account, name, value, at))?;
+    Ok(())
+}
+
+/// Cursor under which the time of the newest webhook is kept.
+pub const LAST_WEBHOOK_CURSOR: &str = "webhook.last_received";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(&self, account: &str, events: Vec<InboxEvent>) -> Result<Vec<IngestOutcome>> {
+        let account = account.to_owned();
+        self.write(move |conn| {
+            let mut outcomes = Vec::with_capacity(events.len());
+            let mut last_webhook = None;
+            for event in &events {
+                let fresh = conn
+                    .prepare_cached(
+                        "INSERT INTO stripe_events (account, event_id, event_type, created, livemode,
+                             object_id, source, payload, received_at, applied_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT DO NOTHING",
+                    )?
+                    .execute(params![
+                        account,
+                        event.event_id,
+                        event.event_type,
+                        event.created,
+                        event.livemode,
+                        event.snapshot.as_ref().map(|s| s.object_id.as_str()),
+                        event.source.as_str(),
+                        event.payload,
+                        event.received_at,
+                        (!event.deferred).then_some(event.received_at),
+                    ])?
+                    == 1;
+                if event.source == EventSource::Webhook {
+                    last_webhook = last_webhook.max(Some(event.received_at));
+                }
+                if !fresh {
+                    outcomes.push(IngestOutcome::Duplicate);
+                    continue;
+                }
+                if let (Some(snapshot), false) = (&event.snapshot, event.deferred) {
+                    apply_snapshot(conn, &account, snapshot, event.received_at)?;
+                }
+                outcomes.push(IngestOutcome::Stored);
+            }
+            if let Some(at) = last_webhook {
+                set_cursor(conn, &account, LAST_WEBHOOK_CURSOR, &at.to_string(), at)?;
+            }
+            Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn apply(&self, account: &str, batch: ApplyBatch) -> Result<ApplyStats> {
+        let account = account.to_owned();
+        self.write(move |conn| {
+            let mut stats = ApplyStats::default();
+            for snapshot in &batch.snapshots {
+                if apply_snapshot(conn, &account, snapshot, batch.at)? {
+                    stats.written += 1;
+                } else {
+                    stats.stale += 1;
+                }
+            }
+            for event_id in &batch.applied_events {
+                conn.prepare_cached(
+                    "UPDATE stripe_events SET applied_at = ?3 WHERE account = ?1 AND event_id = ?2",
+                )?
+                .execute((&account, event_id, batch.at))?;
+            }
+            if let Some(cursor) = &batch.cursor {
+                set_cursor(conn, &account, &cursor.name, &cursor.value, batch.at)?;
+            }
+            Ok(stats)
+        })
+        .await
+    }
+
+    async fn deferred_events(&self, account: &str, limit: usize) -> Result<Vec<DeferredEvent>> {
+        let account = account.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT event_id, event_type, created, object_id, payload FROM stripe_events
+                 WHERE account = ?1 AND applied_at IS NULL ORDER BY received_at LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![account, limit as i64], |r| {
+                Ok(DeferredEvent {
+                    event_id: r.get(0)?,
+                    event_type: r.get(1)?,
+                    created: r.get(2)?,
+                    object_id: r.get(3)?,
+                    payload: r.get(4)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn cursor(&self, account: &str, name: &str) -> Result<Option<Cursor>> {
+        let (account, name) = (account.to_owned(), name.to_owned());
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT value, updated_at FROM cursors WHERE account = ?1 AND name = ?2",
+                )?
+                .query_row((account, name), |r| {
+                    Ok(Cursor {
+                        value: r.get(0)?,
+                        updated_at: r.get(1)?,
+                    })
+                })
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn cursors(&self, account: &str, prefix: &str) -> Result<Vec<(String, Cursor)>> {
+        let (account, prefix) = (account.to_owned(), prefix.to_owned());
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT name, value, updated_at FROM cursors
+                 WHERE account = ?1 AND substr(name, 1, length(?2)) = ?2 ORDER BY name",
+            )?;
+            let rows = stmt.query_map((account, prefix), |r| {
+                Ok((
+                    r.get(0)?,
+                    Cursor {
+                        value: r.get(1)?,
+                        updated_at: r.get(2)?,
+                    },
+                ))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn set_cursor(&self, account: &str, name: &str, value: &str, at: UnixMs) -> Result<()> {
+        let (account, name, value) = (account.to_owned(), name.to_owned(), value.to_owned());
+        self.write(move |conn| set_cursor(conn, &account, &name, &value, at))
+            .await
+    }
+
+    async fn record_rejection(&self, account: &str, reason: &str, at: UnixMs) -> Result<()> {
+        let (account, reason) = (account.to_owned(), reason.to_owned());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO webhook_rejections (account, reason, count, last_at) VALUES (?1, ?2, 1, ?3)
+                 ON CONFLICT (account, reason) DO UPDATE SET count = count + 1, last_at = excluded.last_at",
+            )?
+            .execute((account, reason, at))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn log(&self, entry: LogEntry) -> Result<()> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO sync_log (at, account, kind, level, message, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![
+                entry.at,
+                entry.account,
+                entry.kind,
+                entry.level.as_str(),
+                entry.message,
+                entry.detail.map(|d| d.to_string()),
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn recent_log(&self, account: Option<&str>, limit: usize) -> Result<Vec<LogRecord>> {
+        let account = account.map(str::to_owned);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, at, account, kind, level, message, detail FROM sync_log
+                 WHERE ?1 IS NULL OR account = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![account, limit as i64], |r| {
+                let detail: Option<String> = r.get(6)?;
+                Ok(LogRecord {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    account: r.get(2)?,
+                    kind: r.get(3)?,
+                    level: r.get(4)?,
+                    message: r.get(5)?,
+                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn object(&self, account: &str, object_id: &str) -> Result<Option<StoredObject>> {
+        let (account, object_id) = (account.to_owned(), object_id.to_owned());
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {OBJECT_COLUMNS} FROM stripe_objects WHERE account = ?1 AND object_id = ?2"
+                ))?
+                .query_row((account, object_id), stored_object)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn dirty(&self, account: &str, limit: usize) -> Result<Vec<String>> {
+        let account = account.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT customer_ref FROM dirty_customers WHERE account = ?1 ORDER BY since LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![account, limit as i64], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn ledger_summary(&self, account: &str) -> Result<LedgerSummary> {
+        let account = account.to_owned();
+        self.read(move |conn| {
+            let count = |sql: &str| -> Result<i64> {
+                Ok(conn.prepare_cached(sql)?.query_row([&account], |r| r.get(0))?)
+            };
+            let mut stmt = conn.prepare_cached(
+                "SELECT kind, SUM(deleted = 0), SUM(deleted = 1) FROM stripe_objects
+                 WHERE account = ?1 GROUP BY kind ORDER BY kind",
+            )?;
+            let objects = stmt
+                .query_map([&account], |r| {
+                    Ok(KindCount {
+                        kind: r.get(0)?,
+                        live: r.get(1)?,
+                        deleted: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut stmt = conn.prepare_cached(
+                "SELECT reason, count, last_at FROM webhook_rejections WHERE account = ?1 ORDER BY reason",
+            )?;
+            let rejections = stmt
+                .query_map([&account], |r| {
+                    Ok(RejectionCount {
+                        reason: r.get(0)?,
+                        count: r.get(1)?,
+                        last_at: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(LedgerSummary {
+                objects,
+                events: count("SELECT COUNT(*) FROM stripe_events WHERE account = ?1")?,
+                deferred_events: count(
+                    "SELECT COUNT(*) FROM stripe_events WHERE account = ?1 AND applied_at IS NULL",
+                )?,
+                dirty_customers: count("SELECT COUNT(*) FROM dirty_customers WHERE account = ?1")?,
+                unattributed_objects: count(
+                    "SELECT COUNT(*) FROM stripe_objects WHERE account = ?1 AND customer_ref IS NULL",
+                )?,
+                rejections,
+            })
+        })
+        .await
+    }
+
+    async fn all_objects(&self, account: &str) -> Result<Vec<StoredObject>> {
+        let account = account.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {OBJECT_COLUMNS} FROM stripe_objects WHERE account = ?1 ORDER BY object_id"
+            ))?;
+            let rows = stmt.query_map([account], stored_object)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+}
+
+const OBJECT_COLUMNS: &str = "object_id, kind, customer_ref, version, deleted, body";
+
+fn stored_object(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredObject> {
+    Ok(StoredObject {
+        object_id: r.get(0)?,
+        kind: r.get(1)?,
+        customer_ref: r.get(2)?,
+        version: r.get(3)?,
+        deleted: r.get(4)?,
+        body: r.get(5)?,
+    })
+}

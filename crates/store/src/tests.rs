@@ -1,0 +1,287 @@
+use paysync_core::{EventEnvelope, ObjectVersion, Snapshot};
+use proptest::prelude::*;
+use serde_json::value::RawValue;
+
+use crate::*;
+
+async fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db"), 0).await.unwrap();
+    (dir, store)
+}
+
+fn event(id: &str, event_type: &str, created: i64, object: &str) -> InboxEvent {
+    let payload = format!(
+        r#"{{"id":"{id}","object":"event","type":"{event_type}","created":{created},"livemode":false,"data":{{"object":{object}}}}}"#
+    );
+    let envelope = EventEnvelope::parse(payload.as_bytes()).unwrap();
+    InboxEvent {
+        event_id: envelope.id.clone(),
+        event_type: envelope.event_type.clone(),
+        created,
+        livemode: false,
+        source: EventSource::Webhook,
+        snapshot: envelope.snapshot().ok(),
+        payload,
+        received_at: 1_000,
+        deferred: false,
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_duplicate_event_is_stored_once() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        let e = event(
+            "evt_1",
+            "customer.created",
+            10,
+            r#"{"id":"cus_1","object":"customer"}"#,
+        );
+        let out = store.ingest("a", vec![e.clone(), e.clone()]).await.unwrap();
+        assert_eq!(out, [IngestOutcome::Stored, IngestOutcome::Duplicate]);
+        let out = store.ingest("a", vec![e.clone()]).await.unwrap();
+        assert_eq!(out, [IngestOutcome::Duplicate]);
+        // The same event id under another account is another event.
+        let out = store.ingest("b", vec![e]).await.unwrap();
+        assert_eq!(out, [IngestOutcome::Stored]);
+        assert_eq!(store.ledger_summary("a").await.unwrap().events, 1);
+    });
+}
+
+#[test]
+fn an_older_snapshot_never_replaces_a_newer_one() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        let newer = event(
+            "evt_2",
+            "customer.updated",
+            20,
+            r#"{"id":"cus_1","object":"customer","name":"new"}"#,
+        );
+        let older = event(
+            "evt_1",
+            "customer.updated",
+            10,
+            r#"{"id":"cus_1","object":"customer","name":"old"}"#,
+        );
+        store.ingest("a", vec![newer]).await.unwrap();
+        store.ingest("a", vec![older]).await.unwrap();
+        let obj = store.object("a", "cus_1").await.unwrap().unwrap();
+        assert!(obj.body.contains("new"));
+        // A backfilled read from before the event does not win either.
+        let raw =
+            RawValue::from_string(r#"{"id":"cus_1","object":"customer","name":"read"}"#.into())
+                .unwrap();
+        let read = Snapshot::parse(&raw, ObjectVersion::of_api_read(15_000, false)).unwrap();
+        let stats = store
+            .apply(
+                "a",
+                ApplyBatch {
+                    snapshots: vec![read],
+                    at: 30_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            stats,
+            ApplyStats {
+                written: 0,
+                stale: 1
+            }
+        );
+        assert!(
+            store
+                .object("a", "cus_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .body
+                .contains("new")
+        );
+    });
+}
+
+#[test]
+fn a_refund_finds_its_customer_through_its_charge_in_either_order() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        let refund = event(
+            "evt_r",
+            "refund.created",
+            11,
+            r#"{"id":"re_1","object":"refund","charge":"ch_1"}"#,
+        );
+        let charge = event(
+            "evt_c",
+            "charge.succeeded",
+            10,
+            r#"{"id":"ch_1","object":"charge","customer":"cus_9"}"#,
+        );
+        store.ingest("a", vec![refund]).await.unwrap();
+        assert_eq!(
+            store
+                .object("a", "re_1")
+                .await
+                .unwrap()
+                .unwrap()
+                .customer_ref,
+            None
+        );
+        store.ingest("a", vec![charge]).await.unwrap();
+        let refund = store.object("a", "re_1").await.unwrap().unwrap();
+        assert_eq!(refund.customer_ref.as_deref(), Some("cus_9"));
+        assert_eq!(store.dirty("a", 10).await.unwrap(), ["cus_9"]);
+    });
+}
+
+#[test]
+fn a_deferred_event_waits_until_applied_with_its_cursor() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        let mut e = event(
+            "evt_1",
+            "customer.updated",
+            10,
+            r#"{"id":"cus_1","object":"customer"}"#,
+        );
+        e.deferred = true;
+        store.ingest("a", vec![e]).await.unwrap();
+        assert!(store.object("a", "cus_1").await.unwrap().is_none());
+        let pending = store.deferred_events("a", 10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        let raw = RawValue::from_string(r#"{"id":"cus_1","object":"customer"}"#.into()).unwrap();
+        let read = Snapshot::parse(&raw, ObjectVersion::of_api_read(12_000, false)).unwrap();
+        let batch = ApplyBatch {
+            snapshots: vec![read],
+            applied_events: vec!["evt_1".into()],
+            cursor: Some(CursorUpdate {
+                name: "x".into(),
+                value: "y".into(),
+            }),
+            at: 12_000,
+        };
+        store.apply("a", batch).await.unwrap();
+        assert!(store.deferred_events("a", 10).await.unwrap().is_empty());
+        assert_eq!(store.cursor("a", "x").await.unwrap().unwrap().value, "y");
+        assert!(store.object("a", "cus_1").await.unwrap().is_some());
+    });
+}
+
+#[test]
+fn a_failing_write_does_not_undo_the_others_in_its_group() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        let bad = store.write(|conn| {
+            conn.execute(
+                "INSERT INTO cursors (account, name, value, updated_at) VALUES ('a','bad','v',1)",
+                [],
+            )?;
+            conn.execute("INSERT INTO no_such_table VALUES (1)", [])?;
+            Ok(())
+        });
+        let good = store.set_cursor("a", "good", "v", 1);
+        let (bad, good) = tokio::join!(bad, good);
+        assert!(bad.is_err());
+        good.unwrap();
+        assert!(store.cursor("a", "bad").await.unwrap().is_none());
+        assert!(store.cursor("a", "good").await.unwrap().is_some());
+    });
+}
+
+#[test]
+fn reopening_keeps_everything_and_does_not_migrate_twice() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, 0).await.unwrap();
+        store.set_cursor("a", "c", "1", 1).await.unwrap();
+        drop(store);
+        let store = SqliteStore::open(&path, 0).await.unwrap();
+        assert_eq!(store.cursor("a", "c").await.unwrap().unwrap().value, "1");
+    });
+}
+
+/// Events about a handful of objects, with same-second collisions, deletions and refunds.
+fn events() -> impl Strategy<Value = Vec<InboxEvent>> {
+    let one = (0u8..4, 0i64..4, 0u8..5, 0u32..1000).prop_map(|(obj, second, action, salt)| {
+        let (object, kind) = match obj {
+            0 => (
+                format!(r#"{{"id":"cus_1","object":"customer","name":"n{salt}"}}"#),
+                "customer",
+            ),
+            1 => (
+                format!(r#"{{"id":"cus_2","object":"customer","email":"E{salt}@x.co"}}"#),
+                "customer",
+            ),
+            2 => (
+                format!(r#"{{"id":"ch_1","object":"charge","customer":"cus_1","amount":{salt}}}"#),
+                "charge",
+            ),
+            _ => (
+                format!(r#"{{"id":"re_1","object":"refund","charge":"ch_1","amount":{salt}}}"#),
+                "refund",
+            ),
+        };
+        let verb = match action {
+            0 => "created",
+            4 => "deleted",
+            _ => "updated",
+        };
+        event(
+            &format!("evt_{obj}_{second}_{action}_{salt}"),
+            &format!("{kind}.{verb}"),
+            100 + second,
+            &object,
+        )
+    });
+    prop::collection::vec(one, 1..24)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    /// The issue's acceptance property: duplicated and reordered deliveries of the same events end
+    /// in the same ledger state.
+    #[test]
+    fn duplicated_and_reordered_deliveries_converge(
+        events in events(),
+        seed in any::<u64>(),
+    ) {
+        rt().block_on(async {
+            let (_d1, in_order) = open().await;
+            for e in &events {
+                in_order.ingest("a", vec![e.clone()]).await.unwrap();
+            }
+            // Shuffle, duplicate some, and deliver in batches of varying size.
+            let mut shuffled: Vec<InboxEvent> = events.iter().chain(events.iter().step_by(2)).cloned().collect();
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13; state ^= state >> 7; state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let (_d2, scrambled) = open().await;
+            for chunk in shuffled.chunks((seed % 5 + 1) as usize) {
+                scrambled.ingest("a", chunk.to_vec()).await.unwrap();
+            }
+            let a = in_order.all_objects("a").await.unwrap();
+            let b = scrambled.all_objects("a").await.unwrap();
+            prop_assert_eq!(a, b);
+            let mut da = in_order.dirty("a", 100).await.unwrap();
+            let mut db = scrambled.dirty("a", 100).await.unwrap();
+            da.sort();
+            db.sort();
+            prop_assert_eq!(da, db);
+            Ok(())
+        })?;
+    }
+}

@@ -1,0 +1,157 @@
+use paysync_core::{Snapshot, UnixMs};
+use serde::Serialize;
+
+/// How an event reached paysync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    Webhook,
+    /// Recovered by polling the Events API.
+    Catchup,
+}
+
+impl EventSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventSource::Webhook => "webhook",
+            EventSource::Catchup => "catchup",
+        }
+    }
+}
+
+/// One event to store in the inbox.
+#[derive(Debug, Clone)]
+pub struct InboxEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub created: i64,
+    pub livemode: bool,
+    pub source: EventSource,
+    /// The event exactly as received.
+    pub payload: String,
+    pub received_at: UnixMs,
+    /// `data.object` as a snapshot; `None` when it has no id (e.g. `balance.available`).
+    pub snapshot: Option<Snapshot>,
+    /// Keep the event but apply nothing yet: its object will be re-fetched from the API.
+    pub deferred: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    Stored,
+    Duplicate,
+}
+
+/// A cursor move that commits together with an [`ApplyBatch`].
+#[derive(Debug, Clone)]
+pub struct CursorUpdate {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ApplyBatch {
+    pub snapshots: Vec<Snapshot>,
+    pub cursor: Option<CursorUpdate>,
+    /// Deferred events now settled by these snapshots.
+    pub applied_events: Vec<String>,
+    pub at: UnixMs,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyStats {
+    /// Snapshots that were newer than the stored one (or new) and replaced it.
+    pub written: usize,
+    /// Snapshots older than or equal to the stored one, left alone.
+    pub stale: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeferredEvent {
+    pub event_id: String,
+    pub event_type: String,
+    pub created: i64,
+    pub object_id: Option<String>,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cursor {
+    pub value: String,
+    pub updated_at: UnixMs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub at: UnixMs,
+    pub account: Option<String>,
+    /// A short machine-readable kind such as `backfill.finished` or `catchup.gap`.
+    pub kind: String,
+    pub level: Level,
+    pub message: String,
+    pub detail: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRecord {
+    pub id: i64,
+    pub at: UnixMs,
+    pub account: Option<String>,
+    pub kind: String,
+    pub level: String,
+    pub message: String,
+    pub detail: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredObject {
+    pub object_id: String,
+    pub kind: String,
+    pub customer_ref: Option<String>,
+    pub version: String,
+    pub deleted: bool,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindCount {
+    pub kind: String,
+    pub live: i64,
+    pub deleted: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LedgerSummary {
+    pub objects: Vec<KindCount>,
+    pub events: i64,
+    pub deferred_events: i64,
+    pub dirty_customers: i64,
+    /// Objects that name no person (no customer, no email): kept, never pushed.
+    pub unattributed_objects: i64,
+    pub rejections: Vec<RejectionCount>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectionCount {
+    pub reason: String,
+    pub count: i64,
+    pub last_at: UnixMs,
+}

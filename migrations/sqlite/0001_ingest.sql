@@ -1,0 +1,76 @@
+-- Stripe ingestion: inbox, ledger, dirty set, cursors, rejected webhooks, sync log.
+-- Timestamps are unix milliseconds (INTEGER) unless named `created` (Stripe's unix seconds).
+
+-- Every event received (webhook or Events API), deduplicated by (account, event id).
+-- `applied_at` is NULL while the event waits for its object to be re-fetched (refetch mode).
+CREATE TABLE stripe_events (
+    account     TEXT    NOT NULL,
+    event_id    TEXT    NOT NULL,
+    event_type  TEXT    NOT NULL,
+    created     INTEGER NOT NULL,
+    livemode    INTEGER NOT NULL,
+    object_id   TEXT,
+    source      TEXT    NOT NULL,
+    payload     TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    applied_at  INTEGER,
+    PRIMARY KEY (account, event_id)
+) WITHOUT ROWID;
+CREATE INDEX stripe_events_pending ON stripe_events (account, received_at) WHERE applied_at IS NULL;
+
+-- The ledger: the newest snapshot of every Stripe object. `version` is paysync_core's ObjectVersion
+-- encoding, whose byte order is the version order. `customer_ref` is `cus_…` or `email:<normalised>`;
+-- `parent_id` is a refund's charge, through which a refund finds its customer.
+CREATE TABLE stripe_objects (
+    account      TEXT    NOT NULL,
+    object_id    TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    customer_ref TEXT,
+    parent_id    TEXT,
+    version      TEXT    NOT NULL,
+    deleted      INTEGER NOT NULL,
+    body         TEXT    NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    PRIMARY KEY (account, object_id)
+) WITHOUT ROWID;
+CREATE INDEX stripe_objects_customer ON stripe_objects (account, customer_ref);
+CREATE INDEX stripe_objects_kind ON stripe_objects (account, kind);
+CREATE INDEX stripe_objects_parent ON stripe_objects (account, parent_id) WHERE parent_id IS NOT NULL;
+
+-- People whose objects changed since they were last reconciled.
+CREATE TABLE dirty_customers (
+    account      TEXT    NOT NULL,
+    customer_ref TEXT    NOT NULL,
+    since        INTEGER NOT NULL,
+    PRIMARY KEY (account, customer_ref)
+) WITHOUT ROWID;
+
+-- Named positions: backfill progress per resource, the Events-API catch-up position, last webhook.
+CREATE TABLE cursors (
+    account    TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    value      TEXT    NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (account, name)
+) WITHOUT ROWID;
+
+-- Rejected webhook requests, counted per reason (bounded however many arrive).
+CREATE TABLE webhook_rejections (
+    account  TEXT    NOT NULL,
+    reason   TEXT    NOT NULL,
+    count    INTEGER NOT NULL,
+    last_at  INTEGER NOT NULL,
+    PRIMARY KEY (account, reason)
+) WITHOUT ROWID;
+
+-- What paysync did and why, for operators (never secrets).
+CREATE TABLE sync_log (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    account TEXT,
+    kind    TEXT    NOT NULL,
+    level   TEXT    NOT NULL,
+    message TEXT    NOT NULL,
+    detail  TEXT
+);
+CREATE INDEX sync_log_at ON sync_log (at);
