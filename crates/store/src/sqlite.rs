@@ -297,9 +297,6 @@ fn set_cursor(conn: &Connection, account: &str, name: &str, value: &str, at: Uni
     Ok(())
 }
 
-/// Cursor under which the time of the newest webhook is kept.
-pub const LAST_WEBHOOK_CURSOR: &str = "webhook.last_received";
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn ingest(&self, account: &str, events: Vec<InboxEvent>) -> Result<Vec<IngestOutcome>> {

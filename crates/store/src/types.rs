@@ -1,3 +1,6 @@
+/// Cursor under which the time of the newest webhook is kept.
+pub const LAST_WEBHOOK_CURSOR: &str = "webhook.last_received";
+
 use paysync_core::{Snapshot, UnixMs};
 use serde::Serialize;
 

@@ -1,0 +1,3 @@
+//! The crate's one integration-test binary (DESIGN "Dependencies": one link instead of dozens).
+
+mod client;
