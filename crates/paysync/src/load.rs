@@ -1,0 +1,76 @@
+//! Loads the configuration: defaults, then the TOML file, then `PAYSYNC_*` variables.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use paysync_core::config::{Config, ConfigProblem, RawConfig};
+use paysync_store::{SqliteStore, Store};
+
+/// The configuration sections that environment variables may override. Other `PAYSYNC_*`
+/// variables (PAYSYNC_CONFIG, test settings) are not configuration keys.
+const SECTIONS: &[&str] = &["server__", "store__", "stripe__"];
+
+pub fn raw(path: &Path) -> anyhow::Result<RawConfig> {
+    if !path.exists() {
+        bail!(
+            "configuration file {} not found; create one with `paysync config init`",
+            path.display()
+        );
+    }
+    let env = Env::prefixed("PAYSYNC_")
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            SECTIONS.iter().any(|s| key.starts_with(s))
+        })
+        .split("__");
+    Figment::new()
+        .merge(Toml::file_exact(path))
+        .merge(env)
+        .extract()
+        .with_context(|| format!("reading {}", path.display()))
+}
+
+/// Resolves a raw configuration against the process environment.
+pub fn resolve(raw: &RawConfig) -> Result<(Config, Vec<ConfigProblem>), Vec<ConfigProblem>> {
+    raw.resolve(&|name| std::env::var(name).ok())
+}
+
+/// Loads and resolves, failing with every problem listed; warnings are logged.
+pub fn load(path: &Path) -> anyhow::Result<Config> {
+    match resolve(&raw(path)?) {
+        Ok((config, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            Ok(config)
+        }
+        Err(problems) => {
+            let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+            bail!("{} has problems:\n{}", path.display(), list.join("\n"))
+        }
+    }
+}
+
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(&config.store.path, paysync_engine::now_ms())
+        .await
+        .with_context(|| format!("opening the database {}", config.store.path))?;
+    Ok(Arc::new(store))
+}
+
+/// The accounts a command applies to: one by name, or all.
+pub fn accounts<'a>(
+    config: &'a Config,
+    only: Option<&str>,
+) -> anyhow::Result<Vec<&'a paysync_core::config::StripeAccount>> {
+    match only {
+        None => Ok(config.accounts.iter().collect()),
+        Some(name) => match config.account(name) {
+            Some(a) => Ok(vec![a]),
+            None => bail!("no Stripe account named {name:?} in the configuration"),
+        },
+    }
+}

@@ -1,0 +1,103 @@
+//! The `paysync` command. Errors from here up are `anyhow`; everything below is typed.
+
+mod backfill;
+mod config_cmd;
+mod dates;
+mod load;
+mod serve;
+mod status;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "paysync",
+    version,
+    about = "Keeps email-marketing audiences in sync with Stripe"
+)]
+struct Cli {
+    /// Configuration file (TOML). `PAYSYNC_*` variables override it, e.g. PAYSYNC_SERVER__LISTEN.
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "PAYSYNC_CONFIG",
+        default_value = "paysync.toml"
+    )]
+    config: PathBuf,
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the webhook server and the Events-API catch-up loop.
+    Serve,
+    /// Read history from the Stripe API into the ledger (resumable).
+    Backfill(backfill::Args),
+    /// Poll the Events API once for events no webhook delivered.
+    Catchup {
+        /// Only this account (default: all).
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Show per-account counts, last webhook, catch-up, backfill progress and rejections.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check or create the configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_json);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    use std::process::ExitCode;
+    match cli.command {
+        Command::Config(cmd) => return config_cmd::run(cmd, &cli.config),
+        Command::Serve => serve::run(load::load(&cli.config)?).await?,
+        Command::Backfill(args) => backfill::run(load::load(&cli.config)?, args).await?,
+        Command::Catchup { account } => {
+            backfill::catchup(load::load(&cli.config)?, account).await?
+        }
+        Command::Status { json } => status::run(load::load(&cli.config)?, json).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,61 @@
+//! `paysync serve`: the webhook server plus each account's catch-up (and refetch) loop.
+
+use anyhow::Context;
+use paysync_core::config::Config;
+use paysync_server::AppState;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::load;
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store = load::open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let mut loops = JoinSet::new();
+    paysync_engine::runner::spawn_account_loops(
+        &mut loops,
+        store.clone(),
+        &config.accounts,
+        std::time::Duration::from_secs(config.catchup_interval_secs),
+        stopped,
+    )?;
+    for account in &config.accounts {
+        tracing::info!(account = %account.name, mode = %account.mode, url = %format!("http://{addr}/webhooks/stripe/{}", account.name), "webhook endpoint ready");
+    }
+    tracing::info!(%addr, "paysync serving; status at /status");
+    let state = AppState::new(store, config);
+    paysync_server::serve(listener, state, shutdown_signal()).await?;
+    let _ = stop.send(true);
+    while loops.join_next().await.is_some() {}
+    tracing::info!("paysync stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}

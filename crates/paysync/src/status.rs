@@ -1,0 +1,98 @@
+//! `paysync status [--json]`.
+
+use paysync_core::config::Config;
+use paysync_engine::status::{AccountStatus, account_status};
+
+use crate::load;
+
+pub async fn run(config: Config, json: bool) -> anyhow::Result<()> {
+    let store = load::open_store(&config).await?;
+    let mut all = Vec::new();
+    for account in &config.accounts {
+        all.push(account_status(&store, account).await?);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "accounts": all }))?
+        );
+    } else {
+        let now = paysync_engine::now_ms();
+        for s in &all {
+            print_account(s, now);
+        }
+    }
+    Ok(())
+}
+
+fn ago(at: Option<i64>, now: i64) -> String {
+    match at {
+        None => "never".into(),
+        Some(at) => {
+            let secs = (now - at).max(0) / 1000;
+            match secs {
+                0..60 => format!("{secs}s ago"),
+                60..3600 => format!("{}m ago", secs / 60),
+                3600..86400 => format!("{}h ago", secs / 3600),
+                _ => format!("{}d ago", secs / 86400),
+            }
+        }
+    }
+}
+
+fn print_account(s: &AccountStatus, now: i64) {
+    println!("account {} ({} mode)", s.account, s.mode);
+    println!("  objects:");
+    for k in &s.objects {
+        println!(
+            "    {:<18} {:>9} live {:>7} deleted",
+            k.kind, k.live, k.deleted
+        );
+    }
+    println!(
+        "  events {}  deferred {}  dirty people {}  without a person {}",
+        s.events, s.deferred_events, s.dirty_customers, s.unattributed_objects
+    );
+    println!("  last webhook: {}", ago(s.last_webhook_at, now));
+    match &s.catchup {
+        None => println!("  catch-up: never ran"),
+        Some(c) => {
+            println!(
+                "  catch-up: last poll {}, at {}",
+                ago(Some(c.last_poll_at), now),
+                c.position.event_id.as_deref().unwrap_or("(no events yet)")
+            );
+            if c.backfill_needed {
+                println!(
+                    "  !! events were lost beyond Stripe's 30-day retention: run `paysync backfill --account {}`",
+                    s.account
+                );
+            }
+        }
+    }
+    if s.backfill.is_empty() {
+        println!("  backfill: never ran");
+    }
+    for b in &s.backfill {
+        let state = match (&b.progress.skipped, b.progress.done) {
+            (Some(why), _) => format!("skipped ({why})"),
+            (None, true) => format!("done {}", ago(b.progress.finished_at, now)),
+            (None, false) => "in progress (resumable)".into(),
+        };
+        println!(
+            "  backfill {:<18} {:>9} objects  {state}",
+            b.resource, b.progress.stored
+        );
+    }
+    if s.rejected_webhooks.is_empty() {
+        println!("  rejected webhooks: none");
+    }
+    for r in &s.rejected_webhooks {
+        println!(
+            "  rejected webhooks {:<22} {:>7}  last {}",
+            r.reason,
+            r.count,
+            ago(Some(r.last_at), now)
+        );
+    }
+}
