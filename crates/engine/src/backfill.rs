@@ -97,7 +97,7 @@ pub enum Progress {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
-    #[error("Stripe API: {0}")]
+    #[error(transparent)]
     Stripe(#[from] ClientError),
     #[error("store: {0}")]
     Store(#[from] paysync_store::StoreError),

@@ -48,7 +48,7 @@ pub struct CatchupReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatchupError {
-    #[error("Stripe API: {0}")]
+    #[error(transparent)]
     Stripe(#[from] ClientError),
     #[error("store: {0}")]
     Store(#[from] paysync_store::StoreError),
@@ -78,7 +78,8 @@ impl Catchup {
         let now = now_ms();
         let mut report = CatchupReport::default();
         let Some(mut position) = self.position().await? else {
-            // First poll: start from the newest event. History before it is the backfill's job.
+            // First poll: start from the newest event (stored too). History before it is the
+            // backfill's job.
             let position = self.newest_position(now).await?;
             self.save(&position, now).await?;
             return Ok(report);
@@ -184,6 +185,16 @@ impl Catchup {
             .data
             .first()
             .and_then(|raw| EventEnvelope::parse(raw.get().as_bytes()).ok());
+        if let (Some(envelope), Some(raw)) = (&newest, page.data.first()) {
+            let event = inbox_event(
+                envelope,
+                raw.get().to_owned(),
+                EventSource::Catchup,
+                now,
+                self.refetch,
+            );
+            self.store.ingest(&self.account, vec![event]).await?;
+        }
         Ok(Position {
             event_id: newest.as_ref().map(|e| e.id.clone()),
             created: newest.map_or(now.div_euclid(1000), |e| e.created),

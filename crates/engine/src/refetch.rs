@@ -16,7 +16,7 @@ const ROUND: usize = 100;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefetchError {
-    #[error("Stripe API: {0}")]
+    #[error(transparent)]
     Stripe(#[from] ClientError),
     #[error("store: {0}")]
     Store(#[from] paysync_store::StoreError),
@@ -81,7 +81,13 @@ impl Refetcher {
             return Ok(Some(carried.clone()));
         };
         let read_at = now_ms();
-        let fresh = self.client.retrieve(path, &carried.object_id, &[]).await?;
+        let fresh = match self.client.retrieve(path, &carried.object_id, &[]).await {
+            Ok(fresh) => fresh,
+            // A 404 without Stripe's `resource_missing` code: the server has no such endpoint
+            // (localstripe lacks several). Not retrievable, like a missing object.
+            Err(ClientError::Api { status: 404, .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
         let snapshot = match fresh {
             Some(raw) => Snapshot::parse(&raw, ObjectVersion::of_api_read(read_at, false)).ok(),
             None if carried.kind == ObjectKind::Customer => {

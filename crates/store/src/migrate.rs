@@ -11,17 +11,37 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[(
     include_str!("../../../migrations/sqlite/0001_ingest.sql"),
 )];
 
-pub(crate) fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
-    )?;
-    let current: u32 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+/// The schema version recorded in the database; 0 for a new database. Only reads, so that opening
+/// an up-to-date database never waits for another process's writes.
+fn current_version(conn: &Connection) -> Result<u32> {
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
         [],
         |r| r.get(0),
     )?;
+    if !has_table {
+        return Ok(0);
+    }
+    Ok(conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+pub(crate) fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     let known = SQLITE_MIGRATIONS.last().map_or(0, |m| m.0);
+    if current_version(conn)? == known {
+        return Ok(());
+    }
+    // IMMEDIATE takes the write lock up front (waiting through busy_timeout), so two processes
+    // starting on a new database cannot both apply a migration; the version is re-read under it.
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+    )?;
+    let current = current_version(&tx)?;
     if current > known {
         return Err(StoreError::SchemaTooNew {
             found: current,
@@ -33,15 +53,14 @@ pub(crate) fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
             version,
             message: e.to_string(),
         };
-        let tx = conn.transaction().map_err(failed)?;
         tx.execute_batch(sql).map_err(failed)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             (version, name, now),
         )
         .map_err(failed)?;
-        tx.commit().map_err(failed)?;
-        tracing::info!(version, name, "applied database migration");
+        tracing::info!(version, name, "applying database migration");
     }
+    tx.commit()?;
     Ok(())
 }

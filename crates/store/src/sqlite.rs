@@ -88,7 +88,12 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))?;
     // WAL lets readers run beside the writer; FULL makes every commit durable (fsync of the WAL),
     // which is what answering a webhook with 2xx promises.
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Switching the journal mode takes an exclusive lock, so only do it on a new database: a
+    // second process (`paysync status` beside `serve`) must open without contending.
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+    }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     Ok(())
