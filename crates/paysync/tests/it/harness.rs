@@ -139,6 +139,11 @@ impl Paysync {
         Paysync { dir, port }
     }
 
+    /// One test-mode account named `main`, with one webhook secret and extra TOML lines.
+    pub fn one_account(api_base: &str, secret: &str, extra: &str) -> Self {
+        Paysync::new(&[AccountSpec { name: "main", api_base, secrets: &[secret], extra }])
+    }
+
     pub fn command(&self) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_paysync"));
         cmd.current_dir(self.dir.path())

@@ -57,12 +57,7 @@ fn assert_ledger_matches(status: &Value, manifest: &Value, saw_events: bool) {
 #[test]
 fn webhooks_and_backfill_store_everything_the_sdk_created() {
     let stripe = Localstripe::start();
-    let paysync = Paysync::new(&[AccountSpec {
-        name: "main",
-        api_base: &stripe.url,
-        secrets: &[SECRET],
-        extra: "",
-    }]);
+    let paysync = Paysync::one_account(&stripe.url, SECRET, "");
     let _server = paysync.serve();
     let hook = paysync.url("/webhooks/stripe/main");
     let manifest = stripe.seed(200, Some((&hook, SECRET)), paysync.dir.path());
@@ -108,12 +103,7 @@ fn webhooks_and_backfill_store_everything_the_sdk_created() {
 fn a_backfill_killed_midway_resumes_and_stores_nothing_twice() {
     let stripe = Localstripe::start();
     // Two requests a second: the backfill takes long enough to be killed between pages.
-    let paysync = Paysync::new(&[AccountSpec {
-        name: "main",
-        api_base: &stripe.url,
-        secrets: &[SECRET],
-        extra: "rate_limit_per_sec = 2",
-    }]);
+    let paysync = Paysync::one_account(&stripe.url, SECRET, "rate_limit_per_sec = 2");
     let manifest = stripe.seed(220, None, paysync.dir.path());
 
     let mut backfill = Proc(paysync.command().args(["backfill"]).spawn().unwrap());
@@ -156,12 +146,7 @@ fn a_backfill_killed_midway_resumes_and_stores_nothing_twice() {
 #[test]
 fn catch_up_recovers_events_no_webhook_delivered() {
     let stripe = Localstripe::start();
-    let paysync = Paysync::new(&[AccountSpec {
-        name: "main",
-        api_base: &stripe.url,
-        secrets: &[SECRET],
-        extra: "",
-    }]);
+    let paysync = Paysync::one_account(&stripe.url, SECRET, "");
     // No webhook endpoint registered: every event is "missed".
     let manifest = stripe.seed(30, None, paysync.dir.path());
     paysync.run(&["catchup"]);
@@ -190,12 +175,7 @@ fn catch_up_recovers_events_no_webhook_delivered() {
 #[test]
 fn refetch_mode_stores_what_the_api_says_not_the_payload() {
     let stripe = Localstripe::start();
-    let paysync = Paysync::new(&[AccountSpec {
-        name: "main",
-        api_base: &stripe.url,
-        secrets: &[SECRET],
-        extra: "refetch = true",
-    }]);
+    let paysync = Paysync::one_account(&stripe.url, SECRET, "refetch = true");
     let manifest = stripe.seed(20, None, paysync.dir.path());
     // Catch-up stores the events deferred; then each object is read from the API.
     let out = paysync.run(&["catchup"]);
@@ -211,4 +191,34 @@ fn refetch_mode_stores_what_the_api_says_not_the_payload() {
             count(&manifest, "deleted_customers")
         )
     );
+}
+
+#[test]
+fn a_catch_up_gap_beyond_30_days_is_reported_until_a_backfill_runs() {
+    let stripe = Localstripe::start();
+    let paysync = Paysync::one_account(&stripe.url, SECRET, "");
+    stripe.seed(5, None, paysync.dir.path());
+    paysync.run(&["catchup"]);
+    // Pretend the last poll happened 31 days ago (paysync was down for a month).
+    let month_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        - 31 * 86_400;
+    let position = serde_json::json!({ "event_id": "evt_long_gone", "created": month_ago, "forward": true });
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = paysync_store::SqliteStore::open(paysync.dir.path().join("paysync.db"), 0).await.unwrap();
+        use paysync_store::Store;
+        store.set_cursor("main", "catchup.events", &position.to_string(), 0).await.unwrap();
+    });
+
+    let out = paysync.run(&["catchup"]);
+    assert!(out.contains("GAP beyond 30 days"), "{out}");
+    let status = paysync.status("main");
+    assert_eq!(status["catchup"]["backfill_needed"], true, "{status:#}");
+    assert!(paysync.run(&["status"]).contains("run `paysync backfill --account main`"));
+
+    paysync.run(&["backfill"]);
+    assert_eq!(paysync.status("main")["catchup"]["backfill_needed"], false);
 }
