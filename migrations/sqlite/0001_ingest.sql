@@ -1,9 +1,12 @@
 -- Stripe ingestion: inbox, ledger, dirty set, cursors, rejected webhooks, sync log.
 -- Timestamps are unix milliseconds (INTEGER) unless named `created` (Stripe's unix seconds).
 
--- Every event received (webhook or Events API), deduplicated by (account, event id).
--- `applied_at` is NULL while the event waits for its object to be re-fetched (refetch mode).
+-- Every event received (webhook or Events API), deduplicated by (account, event id). Rows are
+-- appended in arrival order (`seq`), so a webhook's durable commit writes sequential pages plus one
+-- small entry in the dedupe index. `applied_at` is NULL until the applier has carried the event
+-- into the ledger; `refetch` = 1 marks events whose object must be re-read from the API first.
 CREATE TABLE stripe_events (
+    seq         INTEGER PRIMARY KEY,
     account     TEXT    NOT NULL,
     event_id    TEXT    NOT NULL,
     event_type  TEXT    NOT NULL,
@@ -13,12 +16,14 @@ CREATE TABLE stripe_events (
     source      TEXT    NOT NULL,
     payload     TEXT    NOT NULL,
     received_at INTEGER NOT NULL,
-    applied_at  INTEGER,
-    PRIMARY KEY (account, event_id)
-) WITHOUT ROWID;
-CREATE INDEX stripe_events_pending ON stripe_events (account, received_at) WHERE applied_at IS NULL;
+    refetch     INTEGER NOT NULL,
+    applied_at  INTEGER
+);
+CREATE UNIQUE INDEX stripe_events_id ON stripe_events (account, event_id);
+CREATE INDEX stripe_events_pending ON stripe_events (account, refetch, seq) WHERE applied_at IS NULL;
 
--- The ledger: the newest snapshot of every Stripe object. `version` is paysync_core's ObjectVersion
+-- The ledger: the newest snapshot of every Stripe object (a rowid table: bodies are kilobytes,
+-- too large for WITHOUT ROWID's B-tree leaves). `version` is paysync_core's ObjectVersion
 -- encoding, whose byte order is the version order. `customer_ref` is `cus_…` or `email:<normalised>`;
 -- `parent_id` is a refund's charge, through which a refund finds its customer.
 CREATE TABLE stripe_objects (
@@ -30,9 +35,9 @@ CREATE TABLE stripe_objects (
     version      TEXT    NOT NULL,
     deleted      INTEGER NOT NULL,
     body         TEXT    NOT NULL,
-    updated_at   INTEGER NOT NULL,
-    PRIMARY KEY (account, object_id)
-) WITHOUT ROWID;
+    updated_at   INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX stripe_objects_id ON stripe_objects (account, object_id);
 CREATE INDEX stripe_objects_customer ON stripe_objects (account, customer_ref);
 CREATE INDEX stripe_objects_kind ON stripe_objects (account, kind);
 CREATE INDEX stripe_objects_parent ON stripe_objects (account, parent_id) WHERE parent_id IS NOT NULL;

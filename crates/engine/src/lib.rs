@@ -1,6 +1,8 @@
-//! paysync's loops over the store and the Stripe API: webhook intake, backfill, Events-API
-//! catch-up and re-fetching, plus the status report. The server and the CLI are thin shells over it.
+//! paysync's loops over the store and the Stripe API: webhook intake, the applier that carries
+//! stored events into the ledger, backfill, Events-API catch-up and re-fetching, plus the status
+//! report. The server and the CLI are thin shells over it.
 
+pub mod apply;
 pub mod backfill;
 pub mod catchup;
 mod clock;
@@ -14,24 +16,14 @@ pub use clock::now_ms;
 use paysync_core::EventEnvelope;
 use paysync_store::{EventSource, InboxEvent};
 
-/// The inbox row for an event, whichever way it arrived. `deferred` holds it back from the ledger
-/// until its object has been re-fetched (accounts with `refetch = true`).
+/// The inbox row for an event, whichever way it arrived.
 fn inbox_event(
     envelope: &EventEnvelope,
     payload: String,
     source: EventSource,
     received_at: paysync_core::UnixMs,
-    deferred: bool,
+    refetch: bool,
 ) -> InboxEvent {
-    let snapshot = match envelope.snapshot() {
-        Ok(snapshot) => Some(snapshot),
-        Err(e) => {
-            // Not every event carries an object with an id (e.g. `balance.available`): it is kept
-            // in the inbox all the same and simply has no ledger effect.
-            tracing::debug!(event = %envelope.id, r#type = %envelope.event_type, reason = %e, "event carries no ledger object");
-            None
-        }
-    };
     InboxEvent {
         event_id: envelope.id.clone(),
         event_type: envelope.event_type.clone(),
@@ -40,7 +32,24 @@ fn inbox_event(
         source,
         payload,
         received_at,
-        deferred: deferred && snapshot.is_some(),
-        snapshot,
+        refetch,
     }
+}
+
+/// Per-account signal from intake to the account's applier: "events are waiting".
+pub type Wakeups =
+    std::sync::Arc<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Notify>>>;
+
+pub fn wakeups(config: &paysync_core::config::Config) -> Wakeups {
+    let map = config
+        .accounts
+        .iter()
+        .map(|a| {
+            (
+                a.name.clone(),
+                std::sync::Arc::new(tokio::sync::Notify::new()),
+            )
+        })
+        .collect();
+    std::sync::Arc::new(map)
 }

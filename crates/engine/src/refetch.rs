@@ -29,11 +29,11 @@ pub struct Refetcher {
 }
 
 impl Refetcher {
-    /// Settles every deferred event; returns how many.
+    /// Settles every event waiting for its object to be re-read; returns how many.
     pub async fn drain(&self) -> Result<usize, RefetchError> {
         let mut settled = 0;
         loop {
-            let events = self.store.deferred_events(&self.account, ROUND).await?;
+            let events = self.store.refetch_events(&self.account, ROUND).await?;
             if events.is_empty() {
                 return Ok(settled);
             }

@@ -16,8 +16,8 @@ pub struct AccountStatus {
     pub mode: String,
     pub objects: Vec<KindCount>,
     pub events: i64,
-    /// Events waiting for their object to be re-fetched.
-    pub deferred_events: i64,
+    /// Events stored but not yet carried into the ledger.
+    pub pending_events: i64,
     pub dirty_customers: i64,
     pub unattributed_objects: i64,
     pub last_webhook_at: Option<UnixMs>,
@@ -78,7 +78,7 @@ pub async fn account_status(
         mode: account.mode.to_string(),
         objects: summary.objects,
         events: summary.events,
-        deferred_events: summary.deferred_events,
+        pending_events: summary.pending_events,
         dirty_customers: summary.dirty_customers,
         unattributed_objects: summary.unattributed_objects,
         last_webhook_at,

@@ -19,7 +19,11 @@ const CLOCK_TICKS_PER_SEC: f64 = 100.0; // USER_HZ on Linux
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let config = dir.path().join("paysync.toml");
     std::fs::write(
         &config,
@@ -44,8 +48,14 @@ fn main() {
     let pid = server.id();
     let url = format!("http://127.0.0.1:{port}/webhooks/stripe/bench");
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
     rt.block_on(wait_ready(&client, port));
 
     println!("| scenario | events | events/s | p50 ms | p99 ms | max ms | server CPU µs/event |");
@@ -69,7 +79,10 @@ fn main() {
 
 /// Distinct events shaped like Stripe's (a charge with its billing details, ~1.6 kB), signed now.
 fn signed_events(next_id: &mut u64, n: usize) -> Vec<(String, String)> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
     (0..n)
         .map(|_| {
             *next_id += 1;
@@ -110,7 +123,11 @@ struct Outcome {
 
 impl Outcome {
     fn row(mut self, name: &str, cpu_ticks: u64) {
-        assert_eq!(self.failures, 0, "{name}: {} requests were not answered 200", self.failures);
+        assert_eq!(
+            self.failures, 0,
+            "{name}: {} requests were not answered 200",
+            self.failures
+        );
         self.latencies.sort();
         let n = self.latencies.len();
         let pct = |p: f64| self.latencies[((n as f64 * p) as usize).min(n - 1)].as_secs_f64() * 1e3;
@@ -127,14 +144,25 @@ impl Outcome {
 
 async fn post(client: &reqwest::Client, url: &str, body: &str, header: &str) -> (Duration, bool) {
     let start = Instant::now();
-    let ok = match client.post(url).header("Stripe-Signature", header).body(body.to_owned()).send().await {
+    let ok = match client
+        .post(url)
+        .header("Stripe-Signature", header)
+        .body(body.to_owned())
+        .send()
+        .await
+    {
         Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
         Err(_) => false,
     };
     (start.elapsed(), ok)
 }
 
-async fn saturate(client: &reqwest::Client, url: &str, events: Arc<Vec<(String, String)>>, connections: usize) -> Outcome {
+async fn saturate(
+    client: &reqwest::Client,
+    url: &str,
+    events: Arc<Vec<(String, String)>>,
+    connections: usize,
+) -> Outcome {
     let start = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for w in 0..connections {
@@ -153,7 +181,12 @@ async fn saturate(client: &reqwest::Client, url: &str, events: Arc<Vec<(String, 
     collect(workers, start).await
 }
 
-async fn fixed_rate(client: &reqwest::Client, url: &str, events: Arc<Vec<(String, String)>>, per_sec: u64) -> Outcome {
+async fn fixed_rate(
+    client: &reqwest::Client,
+    url: &str,
+    events: Arc<Vec<(String, String)>>,
+    per_sec: u64,
+) -> Outcome {
     let start = Instant::now();
     let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / per_sec));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
@@ -170,7 +203,10 @@ async fn fixed_rate(client: &reqwest::Client, url: &str, events: Arc<Vec<(String
     collect(workers, start).await
 }
 
-async fn collect(mut workers: tokio::task::JoinSet<(Vec<Duration>, usize)>, start: Instant) -> Outcome {
+async fn collect(
+    mut workers: tokio::task::JoinSet<(Vec<Duration>, usize)>,
+    start: Instant,
+) -> Outcome {
     let mut latencies = Vec::new();
     let mut failures = 0;
     while let Some(joined) = workers.join_next().await {
@@ -178,12 +214,21 @@ async fn collect(mut workers: tokio::task::JoinSet<(Vec<Duration>, usize)>, star
         latencies.extend(l);
         failures += f;
     }
-    Outcome { latencies, elapsed: start.elapsed(), failures }
+    Outcome {
+        latencies,
+        elapsed: start.elapsed(),
+        failures,
+    }
 }
 
 async fn wait_ready(client: &reqwest::Client, port: u16) {
     for _ in 0..300 {
-        if client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

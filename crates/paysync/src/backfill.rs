@@ -172,6 +172,7 @@ pub async fn catchup(config: Config, only: Option<String>) -> anyhow::Result<()>
                 ""
             }
         );
+        // Carry what was stored into the ledger now, as `serve`'s applier would.
         if account.refetch {
             let refetcher = paysync_engine::refetch::Refetcher {
                 store: store.clone(),
@@ -179,6 +180,12 @@ pub async fn catchup(config: Config, only: Option<String>) -> anyhow::Result<()>
                 account: account.name.clone(),
             };
             refetcher.drain().await?;
+        } else {
+            let applier = paysync_engine::apply::Applier {
+                store: store.clone(),
+                account: account.name.clone(),
+            };
+            applier.drain().await?;
         }
     }
     Ok(())

@@ -16,10 +16,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let (stop, stopped) = watch::channel(false);
     let mut loops = JoinSet::new();
+    let wakeups = paysync_engine::wakeups(&config);
     paysync_engine::runner::spawn_account_loops(
         &mut loops,
         store.clone(),
         &config.accounts,
+        &wakeups,
         std::time::Duration::from_secs(config.catchup_interval_secs),
         stopped,
     )?;
@@ -27,7 +29,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(account = %account.name, mode = %account.mode, url = %format!("http://{addr}/webhooks/stripe/{}", account.name), "webhook endpoint ready");
     }
     tracing::info!(%addr, "paysync serving; status at /status");
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, config, wakeups);
     paysync_server::serve(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
     while loops.join_next().await.is_some() {}

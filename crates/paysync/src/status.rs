@@ -50,8 +50,8 @@ fn print_account(s: &AccountStatus, now: i64) {
         );
     }
     println!(
-        "  events {}  deferred {}  dirty people {}  without a person {}",
-        s.events, s.deferred_events, s.dirty_customers, s.unattributed_objects
+        "  events {}  not yet in the ledger {}  dirty people {}  without a person {}",
+        s.events, s.pending_events, s.dirty_customers, s.unattributed_objects
     );
     println!("  last webhook: {}", ago(s.last_webhook_at, now));
     match &s.catchup {

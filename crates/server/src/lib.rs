@@ -27,8 +27,8 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Config) -> Self {
-        let intake = Intake::new(store.clone(), &config);
+    pub fn new(store: Arc<dyn Store>, config: Config, wakeups: paysync_engine::Wakeups) -> Self {
+        let intake = Intake::new(store.clone(), &config, wakeups);
         AppState {
             inner: Arc::new(Inner {
                 intake,

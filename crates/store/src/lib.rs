@@ -3,8 +3,9 @@
 //! log. [`SqliteStore`] is the embedded default; a PostgreSQL implementation will sit beside it.
 //!
 //! Invariants every implementation keeps:
-//! - an event is stored at most once per (account, event id), and its ledger effect happens in the
-//!   same transaction as its insertion;
+//! - an event is stored at most once per (account, event id), durably, before intake answers; the
+//!   applier then carries it into the ledger exactly once (marking it applied in the same
+//!   transaction as its ledger effect);
 //! - a snapshot replaces the stored one only if its version is greater (see `paysync_core::version`),
 //!   so duplicated, reordered and late deliveries converge;
 //! - every ledger change marks the person it belongs to dirty, in the same transaction;
@@ -46,17 +47,22 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores events for `account` in one durable transaction. For each event not seen before, its
-    /// snapshot (if any, and unless `deferred`) is applied to the ledger and its person marked dirty.
-    /// Outcomes are in the order of `events`.
+    /// Appends events for `account` to the inbox in one durable transaction; an event already
+    /// stored is reported `Duplicate` and left alone. Outcomes are in the order of `events`. The
+    /// ledger is not touched: [`Store::apply_pending`] carries events there.
     async fn ingest(&self, account: &str, events: Vec<InboxEvent>) -> Result<Vec<IngestOutcome>>;
 
+    /// Carries up to `limit` pending events (not marked `refetch`) into the ledger, oldest first, in
+    /// one transaction: each event's `data.object` replaces the stored snapshot if newer, and its
+    /// person is marked dirty. Returns how many events were applied.
+    async fn apply_pending(&self, account: &str, limit: usize, at: UnixMs) -> Result<usize>;
+
     /// Applies snapshots read from the API (a backfill page, re-fetched objects) and, in the same
-    /// transaction, moves a cursor and marks deferred events applied: a crash leaves either all or none.
+    /// transaction, moves a cursor and marks events applied: a crash leaves either all or none.
     async fn apply(&self, account: &str, batch: ApplyBatch) -> Result<ApplyStats>;
 
-    /// Events stored but not yet applied (waiting for their object to be re-fetched), oldest first.
-    async fn deferred_events(&self, account: &str, limit: usize) -> Result<Vec<DeferredEvent>>;
+    /// Pending events whose object must be re-read from the API, oldest first.
+    async fn refetch_events(&self, account: &str, limit: usize) -> Result<Vec<DeferredEvent>>;
 
     async fn cursor(&self, account: &str, name: &str) -> Result<Option<Cursor>>;
     async fn cursors(&self, account: &str, prefix: &str) -> Result<Vec<(String, Cursor)>>;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use paysync_core::{Attribution, Snapshot, UnixMs};
+use paysync_core::{Attribution, EventEnvelope, Snapshot, UnixMs};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
@@ -316,9 +316,9 @@ impl Store for SqliteStore {
                 let fresh = conn
                     .prepare_cached(
                         "INSERT INTO stripe_events (account, event_id, event_type, created, livemode,
-                             object_id, source, payload, received_at, applied_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                         ON CONFLICT DO NOTHING",
+                             source, payload, received_at, refetch)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                         ON CONFLICT (account, event_id) DO NOTHING",
                     )?
                     .execute(params![
                         account,
@@ -326,29 +326,60 @@ impl Store for SqliteStore {
                         event.event_type,
                         event.created,
                         event.livemode,
-                        event.snapshot.as_ref().map(|s| s.object_id.as_str()),
                         event.source.as_str(),
                         event.payload,
                         event.received_at,
-                        (!event.deferred).then_some(event.received_at),
+                        event.refetch,
                     ])?
                     == 1;
                 if event.source == EventSource::Webhook {
                     last_webhook = last_webhook.max(Some(event.received_at));
                 }
-                if !fresh {
-                    outcomes.push(IngestOutcome::Duplicate);
-                    continue;
-                }
-                if let (Some(snapshot), false) = (&event.snapshot, event.deferred) {
-                    apply_snapshot(conn, &account, snapshot, event.received_at)?;
-                }
-                outcomes.push(IngestOutcome::Stored);
+                outcomes.push(if fresh {
+                    IngestOutcome::Stored
+                } else {
+                    IngestOutcome::Duplicate
+                });
             }
             if let Some(at) = last_webhook {
                 set_cursor(conn, &account, LAST_WEBHOOK_CURSOR, &at.to_string(), at)?;
             }
             Ok(outcomes)
+        })
+        .await
+    }
+
+    async fn apply_pending(&self, account: &str, limit: usize, at: UnixMs) -> Result<usize> {
+        let account = account.to_owned();
+        self.write(move |conn| {
+            let pending: Vec<(i64, String)> = conn
+                .prepare_cached(
+                    "SELECT seq, payload FROM stripe_events
+                     WHERE account = ?1 AND refetch = 0 AND applied_at IS NULL ORDER BY seq LIMIT ?2",
+                )?
+                .query_map(params![account, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (seq, payload) in &pending {
+                // Intake parsed every payload before storing it, so a failure here means the row
+                // was not written by paysync; it is marked applied (kept, never retried forever).
+                let object_id = match EventEnvelope::parse(payload.as_bytes()).map(|e| e.snapshot()) {
+                    Ok(Ok(snapshot)) => {
+                        apply_snapshot(conn, &account, &snapshot, at)?;
+                        Some(snapshot.object_id)
+                    }
+                    // Events whose object has no id (e.g. `balance.available`) have no ledger effect.
+                    Ok(Err(_)) => None,
+                    Err(e) => {
+                        tracing::error!(%account, seq, error = %e, "stored event is unreadable; left out of the ledger");
+                        None
+                    }
+                };
+                conn.prepare_cached(
+                    "UPDATE stripe_events SET applied_at = ?2, object_id = ?3 WHERE seq = ?1",
+                )?
+                .execute(params![seq, at, object_id])?;
+            }
+            Ok(pending.len())
         })
         .await
     }
@@ -378,20 +409,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn deferred_events(&self, account: &str, limit: usize) -> Result<Vec<DeferredEvent>> {
+    async fn refetch_events(&self, account: &str, limit: usize) -> Result<Vec<DeferredEvent>> {
         let account = account.to_owned();
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT event_id, event_type, created, object_id, payload FROM stripe_events
-                 WHERE account = ?1 AND applied_at IS NULL ORDER BY received_at LIMIT ?2",
+                "SELECT event_id, event_type, created, payload FROM stripe_events
+                 WHERE account = ?1 AND refetch = 1 AND applied_at IS NULL ORDER BY seq LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![account, limit as i64], |r| {
                 Ok(DeferredEvent {
                     event_id: r.get(0)?,
                     event_type: r.get(1)?,
                     created: r.get(2)?,
-                    object_id: r.get(3)?,
-                    payload: r.get(4)?,
+                    payload: r.get(3)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -559,7 +589,7 @@ impl Store for SqliteStore {
             Ok(LedgerSummary {
                 objects,
                 events: count("SELECT COUNT(*) FROM stripe_events WHERE account = ?1")?,
-                deferred_events: count(
+                pending_events: count(
                     "SELECT COUNT(*) FROM stripe_events WHERE account = ?1 AND applied_at IS NULL",
                 )?,
                 dirty_customers: count("SELECT COUNT(*) FROM dirty_customers WHERE account = ?1")?,

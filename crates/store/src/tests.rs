@@ -21,11 +21,17 @@ fn event(id: &str, event_type: &str, created: i64, object: &str) -> InboxEvent {
         created,
         livemode: false,
         source: EventSource::Webhook,
-        snapshot: envelope.snapshot().ok(),
         payload,
         received_at: 1_000,
-        deferred: false,
+        refetch: false,
     }
+}
+
+/// Stores events and carries them into the ledger, as intake and the applier do.
+async fn deliver(store: &SqliteStore, events: Vec<InboxEvent>) -> Vec<IngestOutcome> {
+    let outcomes = store.ingest("a", events).await.unwrap();
+    while store.apply_pending("a", 7, 2_000).await.unwrap() > 0 {}
+    outcomes
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -45,10 +51,11 @@ fn a_duplicate_event_is_stored_once() {
             10,
             r#"{"id":"cus_1","object":"customer"}"#,
         );
-        let out = store.ingest("a", vec![e.clone(), e.clone()]).await.unwrap();
+        let out = deliver(&store, vec![e.clone(), e.clone()]).await;
         assert_eq!(out, [IngestOutcome::Stored, IngestOutcome::Duplicate]);
-        let out = store.ingest("a", vec![e.clone()]).await.unwrap();
+        let out = deliver(&store, vec![e.clone()]).await;
         assert_eq!(out, [IngestOutcome::Duplicate]);
+        assert_eq!(store.ledger_summary("a").await.unwrap().pending_events, 0);
         // The same event id under another account is another event.
         let out = store.ingest("b", vec![e]).await.unwrap();
         assert_eq!(out, [IngestOutcome::Stored]);
@@ -72,8 +79,8 @@ fn an_older_snapshot_never_replaces_a_newer_one() {
             10,
             r#"{"id":"cus_1","object":"customer","name":"old"}"#,
         );
-        store.ingest("a", vec![newer]).await.unwrap();
-        store.ingest("a", vec![older]).await.unwrap();
+        deliver(&store, vec![newer]).await;
+        deliver(&store, vec![older]).await;
         let obj = store.object("a", "cus_1").await.unwrap().unwrap();
         assert!(obj.body.contains("new"));
         // A backfilled read from before the event does not win either.
@@ -127,7 +134,7 @@ fn a_refund_finds_its_customer_through_its_charge_in_either_order() {
             10,
             r#"{"id":"ch_1","object":"charge","customer":"cus_9"}"#,
         );
-        store.ingest("a", vec![refund]).await.unwrap();
+        deliver(&store, vec![refund]).await;
         assert_eq!(
             store
                 .object("a", "re_1")
@@ -137,7 +144,7 @@ fn a_refund_finds_its_customer_through_its_charge_in_either_order() {
                 .customer_ref,
             None
         );
-        store.ingest("a", vec![charge]).await.unwrap();
+        deliver(&store, vec![charge]).await;
         let refund = store.object("a", "re_1").await.unwrap().unwrap();
         assert_eq!(refund.customer_ref.as_deref(), Some("cus_9"));
         assert_eq!(store.dirty("a", 10).await.unwrap(), ["cus_9"]);
@@ -145,7 +152,30 @@ fn a_refund_finds_its_customer_through_its_charge_in_either_order() {
 }
 
 #[test]
-fn a_deferred_event_waits_until_applied_with_its_cursor() {
+fn a_stored_event_reaches_the_ledger_only_through_the_applier() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        let e = event(
+            "evt_1",
+            "customer.updated",
+            10,
+            r#"{"id":"cus_1","object":"customer"}"#,
+        );
+        store.ingest("a", vec![e]).await.unwrap();
+        assert!(store.object("a", "cus_1").await.unwrap().is_none());
+        assert_eq!(store.ledger_summary("a").await.unwrap().pending_events, 1);
+        assert_eq!(store.apply_pending("a", 10, 5).await.unwrap(), 1);
+        assert!(store.object("a", "cus_1").await.unwrap().is_some());
+        assert_eq!(
+            store.apply_pending("a", 10, 5).await.unwrap(),
+            0,
+            "applied once"
+        );
+    });
+}
+
+#[test]
+fn a_refetch_event_waits_for_its_read_and_commits_with_its_cursor() {
     rt().block_on(async {
         let (_dir, store) = open().await;
         let mut e = event(
@@ -154,10 +184,14 @@ fn a_deferred_event_waits_until_applied_with_its_cursor() {
             10,
             r#"{"id":"cus_1","object":"customer"}"#,
         );
-        e.deferred = true;
+        e.refetch = true;
         store.ingest("a", vec![e]).await.unwrap();
-        assert!(store.object("a", "cus_1").await.unwrap().is_none());
-        let pending = store.deferred_events("a", 10).await.unwrap();
+        assert_eq!(
+            store.apply_pending("a", 10, 5).await.unwrap(),
+            0,
+            "left for the refetcher"
+        );
+        let pending = store.refetch_events("a", 10).await.unwrap();
         assert_eq!(pending.len(), 1);
         let raw = RawValue::from_string(r#"{"id":"cus_1","object":"customer"}"#.into()).unwrap();
         let read = Snapshot::parse(&raw, ObjectVersion::of_api_read(12_000, false)).unwrap();
@@ -171,7 +205,7 @@ fn a_deferred_event_waits_until_applied_with_its_cursor() {
             at: 12_000,
         };
         store.apply("a", batch).await.unwrap();
-        assert!(store.deferred_events("a", 10).await.unwrap().is_empty());
+        assert!(store.refetch_events("a", 10).await.unwrap().is_empty());
         assert_eq!(store.cursor("a", "x").await.unwrap().unwrap().value, "y");
         assert!(store.object("a", "cus_1").await.unwrap().is_some());
     });
@@ -260,7 +294,7 @@ proptest! {
         rt().block_on(async {
             let (_d1, in_order) = open().await;
             for e in &events {
-                in_order.ingest("a", vec![e.clone()]).await.unwrap();
+                deliver(&in_order, vec![e.clone()]).await;
             }
             // Shuffle, duplicate some, and deliver in batches of varying size.
             let mut shuffled: Vec<InboxEvent> = events.iter().chain(events.iter().step_by(2)).cloned().collect();
@@ -271,7 +305,7 @@ proptest! {
             }
             let (_d2, scrambled) = open().await;
             for chunk in shuffled.chunks((seed % 5 + 1) as usize) {
-                scrambled.ingest("a", chunk.to_vec()).await.unwrap();
+                deliver(&scrambled, chunk.to_vec()).await;
             }
             let a = in_order.all_objects("a").await.unwrap();
             let b = scrambled.all_objects("a").await.unwrap();

@@ -33,10 +33,9 @@ pub struct InboxEvent {
     /// The event exactly as received.
     pub payload: String,
     pub received_at: UnixMs,
-    /// `data.object` as a snapshot; `None` when it has no id (e.g. `balance.available`).
-    pub snapshot: Option<Snapshot>,
-    /// Keep the event but apply nothing yet: its object will be re-fetched from the API.
-    pub deferred: bool,
+    /// Its object must be re-read from the API before the ledger takes it (accounts with
+    /// `refetch = true`); otherwise the payload's `data.object` is applied as it is.
+    pub refetch: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +73,6 @@ pub struct DeferredEvent {
     pub event_id: String,
     pub event_type: String,
     pub created: i64,
-    pub object_id: Option<String>,
     pub payload: String,
 }
 
@@ -145,7 +143,8 @@ pub struct KindCount {
 pub struct LedgerSummary {
     pub objects: Vec<KindCount>,
     pub events: i64,
-    pub deferred_events: i64,
+    /// Events stored but not yet carried into the ledger.
+    pub pending_events: i64,
     pub dirty_customers: i64,
     /// Objects that name no person (no customer, no email): kept, never pushed.
     pub unattributed_objects: i64,

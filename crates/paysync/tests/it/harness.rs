@@ -141,7 +141,12 @@ impl Paysync {
 
     /// One test-mode account named `main`, with one webhook secret and extra TOML lines.
     pub fn one_account(api_base: &str, secret: &str, extra: &str) -> Self {
-        Paysync::new(&[AccountSpec { name: "main", api_base, secrets: &[secret], extra }])
+        Paysync::new(&[AccountSpec {
+            name: "main",
+            api_base,
+            secrets: &[secret],
+            extra,
+        }])
     }
 
     pub fn command(&self) -> Command {

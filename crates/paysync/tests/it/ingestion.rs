@@ -67,9 +67,14 @@ fn webhooks_and_backfill_store_everything_the_sdk_created() {
 
     // localstripe sends every webhook once, about a second after the event, concurrently.
     let sent = count(&manifest, "events");
-    wait_until(Duration::from_secs(60), "all webhooks to be stored", || {
-        paysync.status("main")["events"].as_u64() == Some(sent)
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "all webhooks to be stored and applied",
+        || {
+            let status = paysync.status("main");
+            status["events"].as_u64() == Some(sent) && status["pending_events"] == 0
+        },
+    );
     let status = paysync.status("main");
     assert_eq!(
         status["rejected_webhooks"],
@@ -177,12 +182,12 @@ fn refetch_mode_stores_what_the_api_says_not_the_payload() {
     let stripe = Localstripe::start();
     let paysync = Paysync::one_account(&stripe.url, SECRET, "refetch = true");
     let manifest = stripe.seed(20, None, paysync.dir.path());
-    // Catch-up stores the events deferred; then each object is read from the API.
+    // Catch-up stores the events; each object is then read from the API, not taken from them.
     let out = paysync.run(&["catchup"]);
     assert!(out.contains("read"), "{out}");
     paysync.run(&["catchup"]);
     let status = paysync.status("main");
-    assert_eq!(status["deferred_events"].as_u64(), Some(0), "{status:#}");
+    assert_eq!(status["pending_events"].as_u64(), Some(0), "{status:#}");
     let (customers, deleted) = objects(&status, "customer");
     assert_eq!(
         (customers, deleted),
@@ -205,19 +210,32 @@ fn a_catch_up_gap_beyond_30_days_is_reported_until_a_backfill_runs() {
         .unwrap()
         .as_secs() as i64
         - 31 * 86_400;
-    let position = serde_json::json!({ "event_id": "evt_long_gone", "created": month_ago, "forward": true });
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let position =
+        serde_json::json!({ "event_id": "evt_long_gone", "created": month_ago, "forward": true });
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
-        let store = paysync_store::SqliteStore::open(paysync.dir.path().join("paysync.db"), 0).await.unwrap();
+        let store = paysync_store::SqliteStore::open(paysync.dir.path().join("paysync.db"), 0)
+            .await
+            .unwrap();
         use paysync_store::Store;
-        store.set_cursor("main", "catchup.events", &position.to_string(), 0).await.unwrap();
+        store
+            .set_cursor("main", "catchup.events", &position.to_string(), 0)
+            .await
+            .unwrap();
     });
 
     let out = paysync.run(&["catchup"]);
     assert!(out.contains("GAP beyond 30 days"), "{out}");
     let status = paysync.status("main");
     assert_eq!(status["catchup"]["backfill_needed"], true, "{status:#}");
-    assert!(paysync.run(&["status"]).contains("run `paysync backfill --account main`"));
+    assert!(
+        paysync
+            .run(&["status"])
+            .contains("run `paysync backfill --account main`")
+    );
 
     paysync.run(&["backfill"]);
     assert_eq!(paysync.status("main")["catchup"]["backfill_needed"], false);
