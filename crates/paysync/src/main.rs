@@ -3,6 +3,7 @@
 mod backfill;
 mod config_cmd;
 mod dates;
+mod emulate;
 mod load;
 mod serve;
 mod status;
@@ -54,6 +55,9 @@ enum Command {
     /// Check or create the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Run a local emulator of a service paysync talks to.
+    #[command(subcommand)]
+    Emulate(emulate::Emulate),
 }
 
 fn main() -> std::process::ExitCode {
@@ -79,6 +83,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     use std::process::ExitCode;
     match cli.command {
         Command::Config(cmd) => return config_cmd::run(cmd, &cli.config),
+        Command::Emulate(which) => emulate::run(which).await?,
         Command::Serve => serve::run(load::load(&cli.config)?).await?,
         Command::Backfill(args) => backfill::run(load::load(&cli.config)?, args).await?,
         Command::Catchup { account } => {

@@ -1,0 +1,9 @@
+//! Integration tests of the emulators, in one binary.
+
+mod helpers;
+mod stripe_errors;
+mod stripe_lists;
+mod stripe_mutations;
+mod stripe_scale;
+mod stripe_shapes;
+mod stripe_webhooks;
