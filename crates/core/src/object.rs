@@ -121,6 +121,8 @@ struct ObjectHead<'a> {
     object: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     deleted: bool,
+    #[serde(borrow, default)]
+    status: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     customer: Option<IdOrObject>,
     #[serde(default)]
@@ -168,7 +170,11 @@ impl Snapshot {
             serde_json::from_str(body.get()).map_err(|e| ObjectError::Json(e.to_string()))?;
         let object_id = head.id.as_deref().ok_or(ObjectError::NoId)?.to_owned();
         let kind = ObjectKind::from_object_field(head.object.as_deref().unwrap_or(""));
-        if head.deleted {
+        // A cancelled subscription never becomes active again (Stripe makes a new one), so it is
+        // as terminal as a deletion — and Stripe announces it as `customer.subscription.deleted`.
+        let ended_subscription = kind == ObjectKind::Subscription
+            && matches!(head.status.as_deref(), Some("canceled" | "incomplete_expired"));
+        if head.deleted || ended_subscription {
             version.lifecycle = crate::version::Lifecycle::Deleted;
         }
         let deleted = version.is_deletion();
@@ -252,6 +258,14 @@ mod tests {
         let raw = RawValue::from_string(r#"{"object":"balance"}"#.into()).unwrap();
         let err = Snapshot::parse(&raw, ObjectVersion::of_api_read(0, false)).unwrap_err();
         assert_eq!(err, ObjectError::NoId);
+    }
+
+    #[test]
+    fn a_cancelled_subscription_is_terminal_however_it_is_read() {
+        let s = snap(r#"{"id":"sub_1","object":"subscription","status":"canceled","customer":"cus_1"}"#);
+        assert!(s.deleted && s.version.is_deletion());
+        let s = snap(r#"{"id":"sub_1","object":"subscription","status":"active","customer":"cus_1"}"#);
+        assert!(!s.deleted);
     }
 
     #[test]
