@@ -11,6 +11,10 @@ use crate::now_ms;
 /// responsive to webhook commits queued behind it.
 const BATCH: usize = 500;
 
+/// How long the applier lets events gather after being woken, so that one transaction carries many
+/// of them (a small part of the 2-second freshness budget).
+pub const GATHER: std::time::Duration = std::time::Duration::from_millis(10);
+
 pub struct Applier {
     pub store: Arc<dyn Store>,
     pub account: String,

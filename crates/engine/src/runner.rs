@@ -72,6 +72,7 @@ pub fn spawn_account_loops(
             tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), move || {
                 let applier = applier.clone();
                 async move {
+                    tokio::time::sleep(crate::apply::GATHER).await;
                     if let Err(e) = applier.drain().await {
                         tracing::warn!(account = %applier.account, error = %e, "applying stored events failed; retrying next round");
                     }

@@ -9,7 +9,10 @@
 //! - a snapshot replaces the stored one only if its version is greater (see `paysync_core::version`),
 //!   so duplicated, reordered and late deliveries converge;
 //! - every ledger change marks the person it belongs to dirty, in the same transaction;
-//! - a successful return means the change is durable (fsync'd).
+//! - a successful return of `ingest` and of every other write means the change is on disk
+//!   (fsync'd), with two exceptions: `apply_pending` and `apply` survive a crash of paysync but
+//!   may be lost with the OS; what they write is derived from durable data (the inbox, the API)
+//!   and is redone when lost, because their progress marks roll back with them.
 
 mod migrate;
 mod sqlite;

@@ -1,11 +1,13 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
 //! All writes go through one writer thread that owns the only write connection and commits in
-//! groups: it takes every write waiting in its queue, runs each inside its own SAVEPOINT (so one
-//! failing write does not undo the others), commits once with `synchronous = FULL`, and only then
-//! answers the callers. Under load one fsync covers hundreds of webhook events; when idle a single
-//! write commits at once. Reads run on a small pool of read-only connections on blocking threads,
-//! concurrently with the writer (WAL).
+//! groups: it takes every write waiting in its queue, runs them all in one transaction, commits
+//! once with `synchronous = FULL`, and only then answers the callers. Under load one fsync covers
+//! hundreds of webhook events; when idle a single write commits at once. Should one write of a group
+//! fail, the group is rolled back and each write re-run in a transaction of its own, so one bad write
+//! never undoes its neighbours (writes are therefore `Fn`, re-runnable). This beats a SAVEPOINT per
+//! write, which makes SQLite copy every page it touches into a sub-journal. Reads run on a small pool
+//! of read-only connections on blocking threads, concurrently with the writer (WAL).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -39,15 +41,20 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// A write waiting for the writer thread: `run` executes it inside the group's transaction, and
-/// `finish` answers the caller once the group has committed (or failed).
+/// A write waiting for the writer thread: `run` executes it inside the current transaction and
+/// keeps its result (it may run twice, see the module comment); `finish` answers the caller once
+/// the transaction that holds it has committed (or failed).
 trait WriteJob: Send {
-    fn run(&mut self, conn: &Connection);
+    /// Whether the caller needs the write on disk before its answer (an fsync'd commit).
+    fn durable(&self) -> bool;
+    /// Returns whether the write succeeded.
+    fn run(&mut self, conn: &Connection) -> bool;
     fn finish(self: Box<Self>, commit: std::result::Result<(), &StoreError>);
 }
 
 struct Job<T, F> {
-    work: Option<F>,
+    work: F,
+    durable: bool,
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
@@ -55,29 +62,26 @@ struct Job<T, F> {
 impl<T, F> WriteJob for Job<T, F>
 where
     T: Send,
-    F: FnOnce(&Connection) -> Result<T> + Send,
+    F: Fn(&Connection) -> Result<T> + Send,
 {
-    fn run(&mut self, conn: &Connection) {
-        let Some(work) = self.work.take() else { return };
-        let result = conn
-            .execute_batch("SAVEPOINT job")
-            .map_err(StoreError::from)
-            .and_then(|()| work(conn));
-        let closed = if result.is_ok() {
-            conn.execute_batch("RELEASE job")
-        } else {
-            conn.execute_batch("ROLLBACK TO job; RELEASE job")
-        };
-        self.result = Some(match closed {
-            Ok(()) => result,
-            Err(e) => Err(e.into()),
-        });
+    fn durable(&self) -> bool {
+        self.durable
+    }
+
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = (self.work)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
     }
 
     fn finish(self: Box<Self>, commit: std::result::Result<(), &StoreError>) {
-        let outcome = match commit {
-            Ok(()) => self.result.unwrap_or(Err(StoreError::Closed)),
-            Err(e) => Err(e.clone()),
+        let outcome = match (commit, self.result) {
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::Closed),
+            // The write itself failed: its own error says more than the rollback.
+            (Err(_), Some(Err(e))) => Err(e),
+            (Err(e), _) => Err(e.clone()),
         };
         // The caller may have gone away (request cancelled); the write stands either way.
         let _ = self.reply.send(outcome);
@@ -96,6 +100,8 @@ fn configure(conn: &Connection) -> Result<()> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    // Statement journals and sorts in memory, not in temporary files.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
 
@@ -108,26 +114,60 @@ fn writer_loop(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>
                 Err(_) => break,
             }
         }
-        let committed = commit_group(&mut conn, &mut group);
-        if let Err(e) = &committed {
-            tracing::error!(error = %e, writes = group.len(), "group commit failed");
-        }
-        for job in group {
-            job.finish(committed.as_ref().map(|_| ()));
+        match commit_together(&mut conn, &mut group) {
+            Ok(true) => group.into_iter().for_each(|job| job.finish(Ok(()))),
+            Ok(false) => commit_one_by_one(&mut conn, group),
+            Err(e) => {
+                tracing::error!(error = %e, writes = group.len(), "group commit failed");
+                group.into_iter().for_each(|job| job.finish(Err(&e)));
+            }
         }
     }
 }
 
-fn commit_group(conn: &mut Connection, group: &mut [Box<dyn WriteJob>]) -> Result<()> {
+/// Runs the whole group in one transaction. `Ok(false)`: a write failed and the group was rolled
+/// back, to be retried one by one.
+fn commit_together(conn: &mut Connection, group: &mut [Box<dyn WriteJob>]) -> Result<bool> {
+    let durable = group.iter().any(|job| job.durable());
+    set_durability(conn, durable)?;
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    for job in group.iter_mut() {
-        job.run(conn);
+    if !group.iter_mut().all(|job| job.run(conn)) {
+        conn.execute_batch("ROLLBACK")?;
+        return Ok(false);
     }
     if let Err(e) = conn.execute_batch("COMMIT") {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e.into());
     }
+    Ok(true)
+}
+
+/// `synchronous = FULL` fsyncs the WAL at every commit; NORMAL leaves it to the next FULL commit or
+/// checkpoint. A relaxed commit still survives a crash of paysync (the WAL is written); only an OS
+/// crash may lose it, and it is used only for work that is redone when lost (see `write_relaxed`).
+/// WAL frames are recovered in order, so the next durable commit makes every earlier one durable.
+fn set_durability(conn: &Connection, durable: bool) -> Result<()> {
+    conn.pragma_update(None, "synchronous", if durable { "FULL" } else { "NORMAL" })?;
     Ok(())
+}
+
+fn commit_one_by_one(conn: &mut Connection, group: Vec<Box<dyn WriteJob>>) {
+    for mut job in group {
+        let committed = (|| -> Result<()> {
+            set_durability(conn, job.durable())?;
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            if job.run(conn) {
+                conn.execute_batch("COMMIT")?;
+            } else {
+                conn.execute_batch("ROLLBACK")?;
+            }
+            Ok(())
+        })();
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        job.finish(committed.as_ref().map(|_| ()));
+    }
 }
 
 impl SqliteStore {
@@ -155,14 +195,35 @@ impl SqliteStore {
         })
     }
 
+    /// A write that is on disk (fsync'd) when this returns.
     pub(crate) async fn write<T, F>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.enqueue(work, true).await
+    }
+
+    /// A write that survives a crash of paysync but may be lost with the OS, for work derived from
+    /// durable data and redone when lost (carrying inbox events into the ledger, backfill pages
+    /// with their cursor).
+    async fn write_relaxed<T, F>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.enqueue(work, false).await
+    }
+
+    async fn enqueue<T, F>(&self, work: F, durable: bool) -> Result<T>
+    where
+        T: Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            work: Some(work),
+            work,
+            durable,
             result: None,
             reply,
         };
@@ -351,7 +412,7 @@ impl Store for SqliteStore {
 
     async fn apply_pending(&self, account: &str, limit: usize, at: UnixMs) -> Result<usize> {
         let account = account.to_owned();
-        self.write(move |conn| {
+        self.write_relaxed(move |conn| {
             let pending: Vec<(i64, String)> = conn
                 .prepare_cached(
                     "SELECT seq, payload FROM stripe_events
@@ -386,7 +447,7 @@ impl Store for SqliteStore {
 
     async fn apply(&self, account: &str, batch: ApplyBatch) -> Result<ApplyStats> {
         let account = account.to_owned();
-        self.write(move |conn| {
+        self.write_relaxed(move |conn| {
             let mut stats = ApplyStats::default();
             for snapshot in &batch.snapshots {
                 if apply_snapshot(conn, &account, snapshot, batch.at)? {
@@ -481,7 +542,7 @@ impl Store for SqliteStore {
                 "INSERT INTO webhook_rejections (account, reason, count, last_at) VALUES (?1, ?2, 1, ?3)
                  ON CONFLICT (account, reason) DO UPDATE SET count = count + 1, last_at = excluded.last_at",
             )?
-            .execute((account, reason, at))?;
+            .execute((&account, &reason, at))?;
             Ok(())
         })
         .await
@@ -499,7 +560,7 @@ impl Store for SqliteStore {
                 entry.kind,
                 entry.level.as_str(),
                 entry.message,
-                entry.detail.map(|d| d.to_string()),
+                entry.detail.as_ref().map(|d| d.to_string()),
             ])?;
             Ok(())
         })
