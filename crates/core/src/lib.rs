@@ -6,6 +6,7 @@
 pub mod config;
 pub mod event;
 pub mod object;
+pub mod profile;
 pub mod version;
 
 pub use event::{EventEnvelope, EventError};

@@ -173,7 +173,10 @@ impl Snapshot {
         // A cancelled subscription never becomes active again (Stripe makes a new one), so it is
         // as terminal as a deletion — and Stripe announces it as `customer.subscription.deleted`.
         let ended_subscription = kind == ObjectKind::Subscription
-            && matches!(head.status.as_deref(), Some("canceled" | "incomplete_expired"));
+            && matches!(
+                head.status.as_deref(),
+                Some("canceled" | "incomplete_expired")
+            );
         if head.deleted || ended_subscription {
             version.lifecycle = crate::version::Lifecycle::Deleted;
         }
@@ -262,9 +265,12 @@ mod tests {
 
     #[test]
     fn a_cancelled_subscription_is_terminal_however_it_is_read() {
-        let s = snap(r#"{"id":"sub_1","object":"subscription","status":"canceled","customer":"cus_1"}"#);
+        let s = snap(
+            r#"{"id":"sub_1","object":"subscription","status":"canceled","customer":"cus_1"}"#,
+        );
         assert!(s.deleted && s.version.is_deletion());
-        let s = snap(r#"{"id":"sub_1","object":"subscription","status":"active","customer":"cus_1"}"#);
+        let s =
+            snap(r#"{"id":"sub_1","object":"subscription","status":"active","customer":"cus_1"}"#);
         assert!(!s.deleted);
     }
 
