@@ -359,13 +359,13 @@ impl RawConfig {
                 resolve_secret(s, &at(&format!("webhook_secrets[{j}]")), env, problems)
             })
             .collect();
-        if let Some(acct) = &raw.connect_account {
-            if !acct.starts_with("acct_") {
-                problems.error(
-                    at("connect_account"),
-                    format!("{acct:?} is not a Stripe account id (acct_…)"),
-                );
-            }
+        if let Some(acct) = &raw.connect_account
+            && !acct.starts_with("acct_")
+        {
+            problems.error(
+                at("connect_account"),
+                format!("{acct:?} is not a Stripe account id (acct_…)"),
+            );
         }
         let api_base = raw
             .api_base

@@ -200,10 +200,10 @@ fn attribute(kind: &ObjectKind, object_id: &str, head: ObjectHead<'_>) -> Attrib
     if let Some(customer) = head.customer {
         return Attribution::Customer(customer.id());
     }
-    if *kind == ObjectKind::Refund {
-        if let Some(charge) = head.charge {
-            return Attribution::Charge(charge.id());
-        }
+    if *kind == ObjectKind::Refund
+        && let Some(charge) = head.charge
+    {
+        return Attribution::Charge(charge.id());
     }
     // Guest payments: Checkout in payment mode, Payment Links, charges without a customer.
     let emails = [

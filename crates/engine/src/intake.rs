@@ -162,10 +162,11 @@ impl Intake {
         let reason = rejection.reason_code();
         tracing::warn!(account, reason, body_len, error = %rejection, "webhook rejected");
         // Count only for configured accounts: requests for made-up names must not grow the table.
-        if self.accounts.contains_key(account) && rejection.is_client_error() {
-            if let Err(e) = self.store.record_rejection(account, reason, now_ms).await {
-                tracing::error!(account, reason, error = %e, "could not count a rejected webhook");
-            }
+        if self.accounts.contains_key(account)
+            && rejection.is_client_error()
+            && let Err(e) = self.store.record_rejection(account, reason, now_ms).await
+        {
+            tracing::error!(account, reason, error = %e, "could not count a rejected webhook");
         }
     }
 }

@@ -251,10 +251,10 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Database(e.to_string()))??;
-        if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < MAX_READERS {
-                pool.push(conn);
-            }
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < MAX_READERS
+        {
+            pool.push(conn);
         }
         result
     }
@@ -335,17 +335,17 @@ fn apply_snapshot(
     {
         dirty.push(previous);
     }
-    if let Some(person) = &customer_ref {
-        if snapshot.kind == paysync_core::ObjectKind::Charge {
-            // Without INDEXED BY the planner picks the primary key (the `IS NOT` term misleads its
-            // estimate) and scans every object of the account, per charge. INDEXED BY also makes
-            // the statement fail loudly, not slowly, should the index ever become unusable.
-            conn.prepare_cached(
-                "UPDATE stripe_objects INDEXED BY stripe_objects_parent SET customer_ref = ?3
+    if let Some(person) = &customer_ref
+        && snapshot.kind == paysync_core::ObjectKind::Charge
+    {
+        // Without INDEXED BY the planner picks the primary key (the `IS NOT` term misleads its
+        // estimate) and scans every object of the account, per charge. INDEXED BY also makes
+        // the statement fail loudly, not slowly, should the index ever become unusable.
+        conn.prepare_cached(
+            "UPDATE stripe_objects INDEXED BY stripe_objects_parent SET customer_ref = ?3
                  WHERE account = ?1 AND parent_id = ?2 AND customer_ref IS NOT ?3",
-            )?
-            .execute((account, &snapshot.object_id, person))?;
-        }
+        )?
+        .execute((account, &snapshot.object_id, person))?;
     }
     for person in dirty {
         conn.prepare_cached(
