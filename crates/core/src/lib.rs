@@ -4,9 +4,11 @@
 //! order, the same answer.
 
 pub mod config;
+pub mod dates;
 pub mod event;
 pub mod object;
 pub mod profile;
+pub mod segments;
 pub mod version;
 
 pub use event::{EventEnvelope, EventError};

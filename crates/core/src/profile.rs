@@ -27,6 +27,9 @@ pub struct Profile {
     /// Totals per lowercase currency code, in minor units.
     pub money: BTreeMap<String, CurrencyTotals>,
     pub payments: PaymentFacts,
+    /// Every charge (succeeded or failed) and refund, oldest first, for windowed conditions.
+    pub charges: Vec<ChargeRecord>,
+    pub refunds: Vec<RefundRecord>,
     pub subscriptions: Vec<SubscriptionFact>,
     pub invoices: InvoiceFacts,
     pub checkouts: CheckoutFacts,
@@ -93,6 +96,24 @@ pub struct Failure {
     /// Stripe's failure code (e.g. `card_declined`), if any.
     pub code: Option<String>,
     pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ChargeRecord {
+    pub id: String,
+    pub amount: i64,
+    /// Lowercase currency code.
+    pub currency: String,
+    pub created: i64,
+    pub succeeded: bool,
+    pub amount_refunded: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundRecord {
+    pub amount: i64,
+    pub currency: String,
+    pub created: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -392,6 +413,16 @@ impl Fold {
             ObjectKind::Charge => {
                 let v: ChargeView = serde_json::from_str(o.body)?;
                 let currency = v.currency.to_lowercase();
+                if matches!(v.status.as_deref(), Some("succeeded" | "failed")) {
+                    p.charges.push(ChargeRecord {
+                        id: o.object_id.to_owned(),
+                        amount: v.amount,
+                        currency: currency.clone(),
+                        created: v.created,
+                        succeeded: v.status.as_deref() == Some("succeeded"),
+                        amount_refunded: v.amount_refunded,
+                    });
+                }
                 match v.status.as_deref() {
                     Some("succeeded") => {
                         let t = p.money.entry(currency.clone()).or_default();
@@ -430,10 +461,16 @@ impl Fold {
                     self.charges_with_refund_objects
                         .insert(charge.id().to_owned());
                 }
-                let t = p.money.entry(v.currency.to_lowercase()).or_default();
+                let currency = v.currency.to_lowercase();
+                let t = p.money.entry(currency.clone()).or_default();
                 t.refunded += v.amount;
                 t.refunds += 1;
                 p.payments.last_refund_at = max_opt(p.payments.last_refund_at, v.created);
+                p.refunds.push(RefundRecord {
+                    amount: v.amount,
+                    currency,
+                    created: v.created,
+                });
             }
             ObjectKind::PaymentIntent => {
                 let v: PaymentIntentView = serde_json::from_str(o.body)?;
@@ -509,8 +546,18 @@ impl Fold {
                 t.refunded += amount;
                 t.refunds += 1;
                 p.payments.last_refund_at = max_opt(p.payments.last_refund_at, *created);
+                p.refunds.push(RefundRecord {
+                    amount: *amount,
+                    currency: currency.clone(),
+                    created: *created,
+                });
             }
         }
+        p.charges
+            .sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        p.refunds.sort_by(|a, b| {
+            (a.created, a.amount, &a.currency).cmp(&(b.created, b.amount, &b.currency))
+        });
         // A failed payment intent whose charge is stored as failed is the same failure.
         for (charge, failure) in std::mem::take(&mut self.failed_intents) {
             if charge.is_none_or(|c| !self.failed_charges.contains(&c)) {

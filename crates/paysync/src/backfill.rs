@@ -10,7 +10,9 @@ use paysync_engine::backfill::{Backfill, Progress, Window};
 use paysync_engine::catchup::Catchup;
 use paysync_engine::runner::client_for;
 
-use crate::{dates, load};
+use paysync_core::dates;
+
+use crate::load;
 
 #[derive(clap::Args)]
 #[group(id = "window", multiple = false)]

@@ -2,7 +2,6 @@
 
 mod backfill;
 mod config_cmd;
-mod dates;
 mod emulate;
 mod load;
 mod serve;
