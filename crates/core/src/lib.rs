@@ -6,6 +6,7 @@
 pub mod config;
 pub mod dates;
 pub mod event;
+pub mod mapping;
 pub mod object;
 pub mod profile;
 pub mod segments;
