@@ -26,10 +26,10 @@ pub fn split_name(name: &str) -> (Option<String>, Option<String>) {
         (!s.is_empty()).then_some(s)
     };
     // "Last, First" (as exported by many systems).
-    if let Some((last, first)) = name.split_once(',') {
-        if let (Some(first), Some(last)) = (non_empty(first), non_empty(last)) {
-            return (Some(first), Some(last));
-        }
+    if let Some((last, first)) = name.split_once(',')
+        && let (Some(first), Some(last)) = (non_empty(first), non_empty(last))
+    {
+        return (Some(first), Some(last));
     }
     let mut words = name.split_whitespace();
     let first = words.next().map(str::to_owned);
