@@ -21,16 +21,19 @@ CREATE TABLE stripe_events (
 );
 CREATE UNIQUE INDEX stripe_events_id ON stripe_events (account, event_id);
 CREATE INDEX stripe_events_pending ON stripe_events (account, refetch, seq) WHERE applied_at IS NULL;
+CREATE INDEX stripe_events_object ON stripe_events (account, object_id) WHERE object_id IS NOT NULL;
 
 -- The ledger: the newest snapshot of every Stripe object (a rowid table: bodies are kilobytes,
 -- too large for WITHOUT ROWID's B-tree leaves). `version` is paysync_core's ObjectVersion
 -- encoding, whose byte order is the version order. `customer_ref` is `cus_…` or `email:<normalised>`;
+-- `email` is the normalised email the object itself carries (a customer's, a guest payment's);
 -- `parent_id` is a refund's charge, through which a refund finds its customer.
 CREATE TABLE stripe_objects (
     account      TEXT    NOT NULL,
     object_id    TEXT    NOT NULL,
     kind         TEXT    NOT NULL,
     customer_ref TEXT,
+    email        TEXT,
     parent_id    TEXT,
     version      TEXT    NOT NULL,
     deleted      INTEGER NOT NULL,
@@ -40,6 +43,8 @@ CREATE TABLE stripe_objects (
 CREATE UNIQUE INDEX stripe_objects_id ON stripe_objects (account, object_id);
 CREATE INDEX stripe_objects_customer ON stripe_objects (account, customer_ref);
 CREATE INDEX stripe_objects_kind ON stripe_objects (account, kind);
+-- A person is every customer sharing one normalised email, plus guest payments with it.
+CREATE INDEX stripe_objects_email ON stripe_objects (account, email) WHERE email IS NOT NULL;
 CREATE INDEX stripe_objects_parent ON stripe_objects (account, parent_id) WHERE parent_id IS NOT NULL;
 
 -- People whose objects changed since they were last reconciled.

@@ -100,6 +100,8 @@ pub struct Snapshot {
     pub attribution: Attribution,
     pub deleted: bool,
     pub version: ObjectVersion,
+    /// The normalised email the object itself carries (a customer's, a guest payment's).
+    pub email: Option<String>,
     /// The object's JSON exactly as Stripe sent it.
     pub body: String,
 }
@@ -181,19 +183,42 @@ impl Snapshot {
             version.lifecycle = crate::version::Lifecycle::Deleted;
         }
         let deleted = version.is_deletion();
-        let attribution = attribute(&kind, &object_id, head);
+        let email = carried_email(&head);
+        let attribution = attribute(&kind, &object_id, head, email.as_deref());
         Ok(Snapshot {
             object_id,
             kind,
             attribution,
             deleted,
             version,
+            email,
             body: body.get().to_owned(),
         })
     }
 }
 
-fn attribute(kind: &ObjectKind, object_id: &str, head: ObjectHead<'_>) -> Attribution {
+/// The email an object carries: a customer's own, or a guest payment's.
+fn carried_email(head: &ObjectHead<'_>) -> Option<String> {
+    let emails = [
+        head.customer_details
+            .as_ref()
+            .and_then(|d| d.email.as_deref()),
+        head.billing_details
+            .as_ref()
+            .and_then(|d| d.email.as_deref()),
+        head.receipt_email.as_deref(),
+        head.customer_email.as_deref(),
+        head.email.as_deref(),
+    ];
+    emails.into_iter().flatten().find_map(normalise_email)
+}
+
+fn attribute(
+    kind: &ObjectKind,
+    object_id: &str,
+    head: ObjectHead<'_>,
+    email: Option<&str>,
+) -> Attribution {
     if *kind == ObjectKind::Customer {
         return Attribution::Customer(object_id.to_owned());
     }
@@ -206,18 +231,7 @@ fn attribute(kind: &ObjectKind, object_id: &str, head: ObjectHead<'_>) -> Attrib
         return Attribution::Charge(charge.id());
     }
     // Guest payments: Checkout in payment mode, Payment Links, charges without a customer.
-    let emails = [
-        head.customer_details.and_then(|d| d.email),
-        head.billing_details.and_then(|d| d.email),
-        head.receipt_email,
-        head.customer_email,
-        head.email,
-    ];
-    emails
-        .iter()
-        .flatten()
-        .find_map(|e| normalise_email(e))
-        .map_or(Attribution::Nobody, Attribution::Email)
+    email.map_or(Attribution::Nobody, |e| Attribution::Email(e.to_owned()))
 }
 
 #[cfg(test)]

@@ -79,6 +79,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest snapshot of one object.
     async fn object(&self, account: &str, object_id: &str) -> Result<Option<StoredObject>>;
+    /// The person a ledger key (`cus_…` or `email:…`) belongs to, with all their objects.
+    async fn person(&self, account: &str, customer_ref: &str) -> Result<PersonRecord>;
     /// Dirty people, oldest first.
     async fn dirty(&self, account: &str, limit: usize) -> Result<Vec<String>>;
     async fn ledger_summary(&self, account: &str) -> Result<LedgerSummary>;

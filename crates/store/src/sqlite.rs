@@ -17,6 +17,7 @@ use paysync_core::{Attribution, EventEnvelope, Snapshot, UnixMs};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::PersonRecord;
 use crate::types::*;
 use crate::{Result, Store, StoreError, migrate};
 
@@ -302,10 +303,10 @@ fn apply_snapshot(
     let written = conn
         .prepare_cached(
             "INSERT INTO stripe_objects
-                 (account, object_id, kind, customer_ref, parent_id, version, deleted, body, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 (account, object_id, kind, customer_ref, parent_id, version, deleted, body, updated_at, email)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (account, object_id) DO UPDATE SET
-                 kind = excluded.kind, customer_ref = excluded.customer_ref,
+                 kind = excluded.kind, customer_ref = excluded.customer_ref, email = excluded.email,
                  parent_id = excluded.parent_id, version = excluded.version,
                  deleted = excluded.deleted, body = excluded.body, updated_at = excluded.updated_at
              WHERE excluded.version > stripe_objects.version",
@@ -320,6 +321,7 @@ fn apply_snapshot(
             snapshot.deleted,
             snapshot.body,
             at,
+            snapshot.email,
         ])?
         == 1;
     if !written {
@@ -659,6 +661,54 @@ impl Store for SqliteStore {
                 )?,
                 rejections,
             })
+        })
+        .await
+    }
+
+    async fn person(&self, account: &str, customer_ref: &str) -> Result<PersonRecord> {
+        let (account, customer_ref) = (account.to_owned(), customer_ref.to_owned());
+        self.read(move |conn| {
+            let email: Option<String> = match customer_ref.strip_prefix("email:") {
+                Some(email) => Some(email.to_owned()),
+                None => conn
+                    .prepare_cached("SELECT email FROM stripe_objects WHERE account = ?1 AND object_id = ?2")?
+                    .query_row((&account, &customer_ref), |r| r.get(0))
+                    .optional()?
+                    .flatten(),
+            };
+            let mut refs = vec![customer_ref.clone()];
+            if let Some(email) = &email {
+                refs = conn
+                    .prepare_cached(
+                        "SELECT object_id FROM stripe_objects
+                         WHERE account = ?1 AND email = ?2 AND kind = 'customer' ORDER BY object_id",
+                    )?
+                    .query_map((&account, email), |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                refs.push(format!("email:{email}"));
+            }
+            let mut objects = Vec::new();
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {OBJECT_COLUMNS} FROM stripe_objects
+                 WHERE account = ?1 AND customer_ref = ?2 ORDER BY object_id"
+            ))?;
+            for r in &refs {
+                let rows = stmt.query_map((&account, r), stored_object)?;
+                objects.extend(rows.collect::<rusqlite::Result<Vec<_>>>()?);
+            }
+            let mut seen: std::collections::BTreeMap<String, i64> = Default::default();
+            let mut stmt = conn.prepare_cached(
+                "SELECT event_type, MAX(created) FROM stripe_events
+                 WHERE account = ?1 AND object_id = ?2 GROUP BY event_type",
+            )?;
+            for object in &objects {
+                for row in stmt.query_map((&account, &object.object_id), |r| Ok((r.get(0)?, r.get(1)?)))? {
+                    let (event_type, at): (String, i64) = row?;
+                    let last = seen.entry(event_type).or_insert(at);
+                    *last = (*last).max(at);
+                }
+            }
+            Ok(PersonRecord { email, objects, events_seen: seen.into_iter().collect() })
         })
         .await
     }

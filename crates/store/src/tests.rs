@@ -319,3 +319,31 @@ proptest! {
         })?;
     }
 }
+
+#[test]
+fn a_person_is_every_customer_with_their_email_and_their_guest_payments() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        deliver(&store, vec![
+            event("evt_1", "customer.created", 10, r#"{"id":"cus_a","object":"customer","email":"Ann@Example.com"}"#),
+            event("evt_2", "customer.created", 11, r#"{"id":"cus_b","object":"customer","email":"ann@example.com "}"#),
+            event("evt_3", "charge.succeeded", 12, r#"{"id":"ch_1","object":"charge","customer":"cus_b"}"#),
+            event("evt_4", "checkout.session.completed", 13,
+                r#"{"id":"cs_1","object":"checkout.session","customer":null,"customer_details":{"email":"ANN@example.com"}}"#),
+            event("evt_5", "charge.succeeded", 14, r#"{"id":"ch_2","object":"charge","customer":"cus_other"}"#),
+            event("evt_6", "charge.refunded", 15, r#"{"id":"ch_1","object":"charge","customer":"cus_b","refunded":true}"#),
+        ]).await;
+        for key in ["cus_a", "cus_b", "email:ann@example.com"] {
+            let person = store.person("a", key).await.unwrap();
+            assert_eq!(person.email.as_deref(), Some("ann@example.com"), "{key}");
+            let ids: Vec<_> = person.objects.iter().map(|o| o.object_id.as_str()).collect();
+            assert_eq!(ids, ["cus_a", "ch_1", "cus_b", "cs_1"], "{key}");
+            let seen: Vec<_> = person.events_seen.iter().map(|(t, at)| (t.as_str(), *at)).collect();
+            assert_eq!(seen, [("charge.refunded", 15), ("charge.succeeded", 12), ("checkout.session.completed", 13), ("customer.created", 11)]);
+        }
+        // A customer without an email is a person of their own.
+        let alone = store.person("a", "cus_other").await.unwrap();
+        assert_eq!(alone.email, None);
+        assert!(alone.objects.iter().all(|o| o.object_id == "ch_2"));
+    });
+}

@@ -157,3 +157,13 @@ pub struct RejectionCount {
     pub count: i64,
     pub last_at: UnixMs,
 }
+
+/// Everything the ledger holds about one person: every customer sharing their normalised email,
+/// the objects of those customers and of guest payments with that email, and the event types seen
+/// for those objects with the last time (unix seconds) each was seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PersonRecord {
+    pub email: Option<String>,
+    pub objects: Vec<StoredObject>,
+    pub events_seen: Vec<(String, i64)>,
+}
