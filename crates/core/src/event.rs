@@ -88,3 +88,78 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod robustness {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ObjectKind;
+    use crate::profile::{PersonObject, fold};
+
+    /// JSON-ish inputs: mostly valid events with random values in every field, some mutated.
+    fn eventish() -> impl Strategy<Value = Vec<u8>> {
+        let value = prop_oneof![
+            Just("null".to_owned()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            "[a-zA-Z0-9_ .@\\\\\"{}\\[\\]]{0,20}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+            Just("{}".to_owned()),
+            Just("[]".to_owned()),
+        ];
+        (value.clone(), value.clone(), value.clone(), value, 0usize..400, any::<u8>()).prop_map(
+            |(id, created, object_id, customer, cut, byte)| {
+                let mut body = format!(
+                    r#"{{"id":{id},"type":"charge.succeeded","created":{created},"livemode":false,
+                    "data":{{"object":{{"id":{object_id},"object":"charge","customer":{customer},
+                    "billing_details":{{"email":{customer}}},"amount":{created},"status":"succeeded"}}}}}}"#
+                )
+                .into_bytes();
+                // Sometimes truncate or corrupt a byte.
+                if cut < body.len() && byte % 3 == 0 {
+                    body.truncate(cut);
+                } else if cut < body.len() && byte % 3 == 1 {
+                    body[cut] = byte;
+                }
+                body
+            },
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn parsing_never_panics_on_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = EventEnvelope::parse(&bytes).map(|e| e.snapshot());
+        }
+
+        #[test]
+        fn parsing_and_folding_never_panic_on_event_shaped_input(body in eventish()) {
+            if let Ok(event) = EventEnvelope::parse(&body) {
+                if let Ok(snapshot) = event.snapshot() {
+                    let object = PersonObject {
+                        kind: snapshot.kind.clone(),
+                        object_id: &snapshot.object_id,
+                        body: &snapshot.body,
+                        deleted: snapshot.deleted,
+                    };
+                    let _ = fold(&[object], &[(event.event_type.clone(), event.created)]);
+                    // Every kind's view must survive any body.
+                    for kind in ["customer", "refund", "subscription", "invoice", "checkout.session", "payment_intent"] {
+                        let other = PersonObject { kind: ObjectKind::from_object_field(kind), ..object_ref(&snapshot) };
+                        let _ = fold(&[other], &[]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn object_ref(s: &crate::Snapshot) -> PersonObject<'_> {
+        PersonObject {
+            kind: s.kind.clone(),
+            object_id: &s.object_id,
+            body: &s.body,
+            deleted: s.deleted,
+        }
+    }
+}

@@ -338,6 +338,16 @@ mod tests {
     }
 
     proptest! {
+        /// Hostile headers never panic the verifier: they are refused with a reason.
+        #[test]
+        fn arbitrary_headers_are_refused_without_panicking(
+            header in "[tv01=,a-f0-9 \\x00-\\x7f]{0,120}",
+            now in any::<i64>(),
+        ) {
+            let secrets = [SecretString::from("whsec_x".to_owned())];
+            let _ = verify(Some(&header), b"{}", &secrets, now, 300);
+        }
+
         #[test]
         fn sign_then_verify_roundtrips(
             body in proptest::collection::vec(any::<u8>(), 0..2048),
