@@ -135,8 +135,8 @@ mod robustness {
 
         #[test]
         fn parsing_and_folding_never_panic_on_event_shaped_input(body in eventish()) {
-            if let Ok(event) = EventEnvelope::parse(&body) {
-                if let Ok(snapshot) = event.snapshot() {
+            if let Ok(event) = EventEnvelope::parse(&body)
+                && let Ok(snapshot) = event.snapshot() {
                     let object = PersonObject {
                         kind: snapshot.kind.clone(),
                         object_id: &snapshot.object_id,
@@ -150,7 +150,6 @@ mod robustness {
                         let _ = fold(&[other], &[]);
                     }
                 }
-            }
         }
     }
 
