@@ -9,7 +9,10 @@
 //!
 //! Emulators bind 127.0.0.1 only.
 
+pub mod activecampaign;
 pub mod common;
+pub mod constant_contact;
+pub mod mailchimp;
 pub mod stripe;
 
 pub use common::{EmulatorHandle, FaultConfig, Faults};
