@@ -5,13 +5,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::common::{RateLimit, faults_routes, json_ok};
+use crate::common::{faults_routes, json_error, json_ok, parse_body, rate_limit_route};
 
 use super::emulator::ActiveCampaignEmulator;
 
@@ -21,23 +20,15 @@ pub fn router(emu: ActiveCampaignEmulator) -> Router {
         .route("/_admin/reset", post(reset))
         .route("/_admin/unsubscribe", post(unsubscribe))
         .route("/_admin/lists", post(create_list))
-        .route("/_admin/rate_limit", post(rate_limit))
+        .route(
+            "/_admin/rate_limit",
+            rate_limit_route(ActiveCampaignEmulator::set_rate_limit),
+        )
         .route("/_admin/limits", get(limits_get).post(limits))
         .route("/_admin/requests", get(requests))
         .route("/_admin/requests/reset", post(reset_requests))
         .with_state(emu.clone())
         .merge(faults_routes(emu.faults().clone()))
-}
-
-fn bad(msg: String) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": msg}))).into_response()
-}
-
-fn parse<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, Box<Response>> {
-    if body.is_empty() {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| Box::new(bad(format!("invalid JSON body: {e}"))))
 }
 
 async fn state(State(emu): State<ActiveCampaignEmulator>) -> Response {
@@ -59,17 +50,13 @@ struct UnsubReq {
 }
 
 async fn unsubscribe(State(emu): State<ActiveCampaignEmulator>, body: Bytes) -> Response {
-    let req: UnsubReq = match parse(&body) {
+    let req: UnsubReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
     match emu.unsubscribe(&req.email, &req.list, req.reason.as_deref()) {
         Ok(()) => json_ok(json!({"ok": true, "status": 2})),
-        Err(e) => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => json_error(StatusCode::NOT_FOUND, e.to_string()),
     }
 }
 
@@ -80,35 +67,14 @@ struct ListReq {
 }
 
 async fn create_list(State(emu): State<ActiveCampaignEmulator>, body: Bytes) -> Response {
-    let req: ListReq = match parse(&body) {
+    let req: ListReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
     if req.name.trim().is_empty() {
-        return bad("name is required".into());
+        return json_error(StatusCode::BAD_REQUEST, "name is required");
     }
     json_ok(json!({"id": emu.create_list(&req.name).to_string()}))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RateReq {
-    /// Requests a second; absent or 0 = unlimited.
-    per_sec: Option<f64>,
-    burst: Option<f64>,
-}
-
-async fn rate_limit(State(emu): State<ActiveCampaignEmulator>, body: Bytes) -> Response {
-    let req: RateReq = match parse(&body) {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
-    let limit = req.per_sec.filter(|r| *r > 0.0).map(|r| RateLimit {
-        per_sec: r,
-        burst: req.burst.unwrap_or(r.max(1.0)),
-    });
-    emu.set_rate_limit(limit);
-    json_ok(json!({"rate_limit": limit}))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,7 +91,7 @@ async fn limits_get(State(emu): State<ActiveCampaignEmulator>) -> Response {
 }
 
 async fn limits(State(emu): State<ActiveCampaignEmulator>, body: Bytes) -> Response {
-    let req: LimitsReq = match parse(&body) {
+    let req: LimitsReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };

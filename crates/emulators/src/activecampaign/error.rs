@@ -5,9 +5,11 @@
 //! - missing objects, 404: `{"message": "No Result found for Subscriber with id 1"}`;
 //! - bulk import: `{"success": 0, "message", "failureReasons"}`.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
+
+use crate::common::http::json_response;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AcError {
@@ -98,20 +100,8 @@ impl AcError {
     }
 }
 
-/// A JSON response (ActiveCampaign's client requires a JSON `Content-Type` on every answer).
-pub fn json_response(status: u16, v: &Value) -> Response {
-    let mut r = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        serde_json::to_vec(v).unwrap_or_default(),
-    )
-        .into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    r
-}
-
+// Every answer goes out through `json_response`: ActiveCampaign's client requires a JSON
+// `Content-Type`.
 impl IntoResponse for AcError {
     fn into_response(self) -> Response {
         json_response(self.status, &self.body)

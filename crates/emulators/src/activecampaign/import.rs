@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use crate::mailchimp::support::{random_uuid, valid_email};
+use crate::common::email::valid_email;
+use crate::common::iso8601::iso8601;
+use crate::common::random::random_uuid;
 
 use super::config::{IMPORT_MAX_BYTES, IMPORT_MAX_CONTACTS};
 use super::emulator::ActiveCampaignEmulator;
@@ -302,7 +304,7 @@ pub fn info(st: &State, batch_id: Option<&str>) -> AcResult {
 
 /// `GET /import/bulk_import`: outstanding and recently completed imports by day.
 pub fn summary(st: &State, offset_secs: i32) -> AcResult {
-    let day = |t: i64| crate::mailchimp::support::iso8601(t, offset_secs)[..10].to_owned();
+    let day = |t: i64| iso8601(t, offset_secs)[..10].to_owned();
     let mut outstanding: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     let mut done: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
     for i in &st.imports {

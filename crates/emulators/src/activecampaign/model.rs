@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
-use crate::mailchimp::support::{iso8601, sql_datetime};
+use crate::common::iso8601::{iso8601, sql_datetime};
 
 /// Contact-list statuses (docs: 1 active, 2 unsubscribed; 0 unconfirmed, 3 bounced).
 pub const ACTIVE: u8 = 1;

@@ -27,7 +27,10 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::mailchimp::support::{md5_hex, parse_iso8601, query_get, valid_email};
+use crate::common::email::valid_email;
+use crate::common::hash::md5_hex;
+use crate::common::iso8601::parse_iso8601;
+use crate::common::query::query_get;
 
 use super::error::{AcError, AcResult};
 use super::model::{

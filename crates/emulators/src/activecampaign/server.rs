@@ -3,18 +3,19 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, RawQuery, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use serde_json::Value;
 
 use crate::common::FaultAction;
-use crate::mailchimp::support::{query_get, query_pairs};
+use crate::common::http::{endpoint_key, json_response};
+use crate::common::query::{query_get, query_pairs};
 
 use super::admin;
 use super::emulator::ActiveCampaignEmulator;
-use super::error::{AcError, AcResult, json_response};
+use super::error::{AcError, AcResult};
 use super::import;
 use super::model::{Fmt, State as AcState};
 use super::ops::{self, parse_body};
@@ -133,13 +134,7 @@ fn authorized(emu: &ActiveCampaignEmulator, req: &Request) -> bool {
 }
 
 async fn gate(State(emu): S, req: Request, next: Next) -> Response {
-    let endpoint = format!(
-        "{} {}",
-        req.method(),
-        req.extensions()
-            .get::<MatchedPath>()
-            .map_or(req.uri().path(), |m| m.as_str())
-    );
+    let endpoint = endpoint_key(&req);
     let decision = emu.faults().decide();
     if let Some(d) = decision.delay {
         tokio::time::sleep(d).await;

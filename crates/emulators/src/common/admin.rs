@@ -1,17 +1,23 @@
-//! Request accounting and `/_admin` helpers shared by the emulators.
+//! Request accounting and `/_admin` helpers shared by the emulators: JSON bodies and answers,
+//! and the request bodies several emulators' admin routes share (rate limit, clock).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::clock::Clock;
 use super::faults::{FaultConfig, Faults};
+use super::ratelimit::RateLimit;
 
 /// Counts requests by endpoint (`"GET /v1/customers/{id}"`) and status, and records the values
 /// seen of chosen headers (such as `Stripe-Version`).
@@ -97,6 +103,90 @@ pub fn json_ok(v: Value) -> Response {
     (StatusCode::OK, Json(v)).into_response()
 }
 
+/// An `/_admin` error: `status` with `{"error": msg}`.
+pub fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// An `/_admin` request body: `T::default()` when empty, else JSON (400 `invalid JSON body`
+/// when it does not parse as `T`).
+pub fn parse_body<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, Box<Response>> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(json_error(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON body: {e}"),
+        ))
+    })
+}
+
+/// The body of `POST /_admin/rate_limit`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitReq {
+    /// Requests a second; absent or 0 = unlimited.
+    pub per_sec: Option<f64>,
+    /// Tokens saved up at most; absent = one second's worth (at least 1).
+    pub burst: Option<f64>,
+}
+
+impl RateLimitReq {
+    /// The limit asked for (`None` = unlimited).
+    pub fn limit(&self) -> Option<RateLimit> {
+        self.per_sec.filter(|r| *r > 0.0).map(|r| RateLimit {
+            per_sec: r,
+            burst: self.burst.unwrap_or(r.max(1.0)),
+        })
+    }
+}
+
+/// `POST /_admin/rate_limit` with a [`RateLimitReq`]: hands the limit to `set` (such as an
+/// emulator's `set_rate_limit`) and answers `{"rate_limit": …}`.
+pub fn rate_limit_route<S>(set: fn(&S, Option<RateLimit>)) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    post(move |State(s): State<S>, body: Bytes| async move {
+        match parse_body::<RateLimitReq>(&body) {
+            Ok(req) => {
+                let limit = req.limit();
+                set(&s, limit);
+                json_ok(json!({"rate_limit": limit}))
+            }
+            Err(r) => *r,
+        }
+    })
+}
+
+/// The body of `POST /_admin/clock`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockReq {
+    /// Set the clock to this unix time (seconds).
+    pub set: Option<i64>,
+    /// Move it by this many seconds.
+    pub advance: Option<i64>,
+    /// Back to the system clock.
+    pub reset: bool,
+}
+
+impl ClockReq {
+    /// Resets, then sets, then advances `clock`, as asked.
+    pub fn apply(&self, clock: &Clock) {
+        if self.reset {
+            clock.reset();
+        }
+        if let Some(t) = self.set {
+            clock.set(t);
+        }
+        if let Some(d) = self.advance {
+            clock.advance(d);
+        }
+    }
+}
+
 /// `GET /_admin/faults` (current settings and counts) and `POST /_admin/faults` (a
 /// [`FaultConfig`] as JSON replaces the settings; `{}` clears them).
 pub fn faults_routes(faults: Arc<Faults>) -> Router {
@@ -110,11 +200,10 @@ pub fn faults_routes(faults: Arc<Faults>) -> Router {
             match serde_json::from_slice(&body) {
                 Ok(c) => c,
                 Err(e) => {
-                    return (
+                    return json_error(
                         StatusCode::BAD_REQUEST,
-                        Json(json!({"error": format!("invalid fault config: {e}")})),
-                    )
-                        .into_response();
+                        format!("invalid fault config: {e}"),
+                    );
                 }
             }
         };

@@ -21,13 +21,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::common::{RateLimit, faults_routes, json_ok};
+use crate::common::{ClockReq, faults_routes, json_error, json_ok, parse_body, rate_limit_route};
 
 use super::config::ActivityTiming;
 use super::emulator::ConstantContactEmulator;
@@ -42,7 +41,10 @@ pub fn router(emu: ConstantContactEmulator) -> Router {
         .route("/_admin/token", post(token))
         .route("/_admin/contacts/{email}", get(contact))
         .route("/_admin/contacts/{email}/unsubscribe", post(unsubscribe))
-        .route("/_admin/rate_limit", post(rate_limit))
+        .route(
+            "/_admin/rate_limit",
+            rate_limit_route(ConstantContactEmulator::set_rate_limit),
+        )
         .route("/_admin/quota", post(quota))
         .route("/_admin/activities", post(activities))
         .route("/_admin/activities/flush", post(flush))
@@ -50,21 +52,6 @@ pub fn router(emu: ConstantContactEmulator) -> Router {
         .route("/_admin/requests/reset", post(reset_requests))
         .with_state(emu.clone())
         .merge(faults_routes(emu.faults().clone()))
-}
-
-fn parse<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, Box<Response>> {
-    if body.is_empty() {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        Box::new(
-            (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": format!("invalid JSON body: {e}")})),
-            )
-                .into_response(),
-        )
-    })
 }
 
 async fn state(State(emu): State<ConstantContactEmulator>, RawQuery(q): RawQuery) -> Response {
@@ -80,23 +67,12 @@ struct ResetReq {
 }
 
 async fn reset(State(emu): State<ConstantContactEmulator>, body: Bytes) -> Response {
-    let req: ResetReq = match parse(&body) {
+    let req: ResetReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
     emu.reset(req.tokens);
     json_ok(json!({"ok": true}))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct ClockReq {
-    /// Set the clock to this unix time (seconds).
-    set: Option<i64>,
-    /// Move it by this many seconds.
-    advance: Option<i64>,
-    /// Back to the system clock.
-    reset: bool,
 }
 
 async fn clock_get(State(emu): State<ConstantContactEmulator>) -> Response {
@@ -109,18 +85,9 @@ async fn clock_get(State(emu): State<ConstantContactEmulator>) -> Response {
 }
 
 async fn clock(State(emu): State<ConstantContactEmulator>, body: Bytes) -> Response {
-    let req: ClockReq = match parse(&body) {
-        Ok(r) => r,
+    match parse_body::<ClockReq>(&body) {
+        Ok(r) => r.apply(emu.clock()),
         Err(r) => return *r,
-    };
-    if req.reset {
-        emu.clock().reset();
-    }
-    if let Some(t) = req.set {
-        emu.clock().set(t);
-    }
-    if let Some(d) = req.advance {
-        emu.clock().advance(d);
     }
     clock_get(State(emu)).await
 }
@@ -140,11 +107,10 @@ async fn contact(
 ) -> Response {
     match emu.contact_by_email(&email) {
         Some(c) => json_ok(c),
-        None => (
+        None => json_error(
             StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": format!("no contact with email {email}")})),
-        )
-            .into_response(),
+            format!("no contact with email {email}"),
+        ),
     }
 }
 
@@ -159,40 +125,18 @@ async fn unsubscribe(
     Path(email): Path<String>,
     body: Bytes,
 ) -> Response {
-    let req: UnsubReq = match parse(&body) {
+    let req: UnsubReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
     if emu.unsubscribe_contact(&email, req.reason) {
         contact(State(emu), Path(email)).await
     } else {
-        (
+        json_error(
             StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": format!("no contact with email {email}")})),
+            format!("no contact with email {email}"),
         )
-            .into_response()
     }
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct RateReq {
-    /// Requests a second; absent or 0 = unlimited.
-    per_sec: Option<f64>,
-    burst: Option<f64>,
-}
-
-async fn rate_limit(State(emu): State<ConstantContactEmulator>, body: Bytes) -> Response {
-    let req: RateReq = match parse(&body) {
-        Ok(r) => r,
-        Err(r) => return *r,
-    };
-    let limit = req.per_sec.filter(|r| *r > 0.0).map(|r| RateLimit {
-        per_sec: r,
-        burst: req.burst.unwrap_or(r.max(1.0)),
-    });
-    emu.set_rate_limit(limit);
-    json_ok(json!({"rate_limit": limit}))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,7 +159,7 @@ mod double_option {
 }
 
 async fn quota(State(emu): State<ConstantContactEmulator>, body: Bytes) -> Response {
-    let req: QuotaReq = match parse(&body) {
+    let req: QuotaReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
@@ -234,7 +178,7 @@ async fn quota(State(emu): State<ConstantContactEmulator>, body: Bytes) -> Respo
 }
 
 async fn activities(State(emu): State<ConstantContactEmulator>, body: Bytes) -> Response {
-    let t: ActivityTiming = match parse(&body) {
+    let t: ActivityTiming = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };

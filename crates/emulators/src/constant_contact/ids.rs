@@ -1,7 +1,10 @@
-//! Ids, tokens and the small encodings the emulator needs: UUIDs (Constant Contact's ids are
-//! UUIDs), opaque tokens, base64 (HTTP Basic credentials, cursors, PKCE) and SHA-256 (PKCE S256).
+//! Ids and tokens: UUIDs (Constant Contact's ids are UUIDs), opaque tokens, and the PKCE S256
+//! challenge (SHA-256 from `sha2`, base64url from [`crate::common::b64`]).
 
 use rand::Rng;
+use sha2::{Digest, Sha256};
+
+use crate::common::b64;
 
 /// A random (version 4) UUID, lowercase hyphenated: `04fe9a97-a579-43c5-bb1a-58ed29bf0a6a`.
 pub fn uuid(rng: &mut impl Rng) -> String {
@@ -40,71 +43,9 @@ pub fn token(rng: &mut impl Rng, len: usize) -> String {
         .collect()
 }
 
-const STD: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-fn encode(data: &[u8], alphabet: &[u8; 64], pad: bool) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        let chars = chunk.len() + 1;
-        for i in 0..4 {
-            if i < chars {
-                out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else if pad {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// base64url without padding (RFC 4648 §5), as PKCE and the cursors use.
-pub fn b64url(data: &[u8]) -> String {
-    encode(data, URL, false)
-}
-
-/// Decodes base64 in either alphabet, padded or not; `None` if malformed.
-pub fn b64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim_end_matches('=');
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = STD
-            .iter()
-            .position(|x| *x == c)
-            .or_else(|| URL.iter().position(|x| *x == c))? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    if bits >= 6 {
-        return None;
-    }
-    Some(out)
-}
-
-/// SHA-256, from *ring* through the TLS 1.3 suite's hash provider that rustls exposes (the
-/// crate has no `sha2` dependency of its own).
-pub fn sha256(data: &[u8]) -> Vec<u8> {
-    use rustls::SupportedCipherSuite;
-    match rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256 {
-        SupportedCipherSuite::Tls13(s) => s.common.hash_provider.hash(data).as_ref().to_vec(),
-        #[allow(unreachable_patterns)]
-        _ => unreachable!("TLS13_AES_128_GCM_SHA256 is a TLS 1.3 suite"),
-    }
-}
-
 /// The PKCE S256 challenge of a verifier: `BASE64URL(SHA256(ASCII(verifier)))` (RFC 7636 §4.2).
 pub fn pkce_s256(verifier: &str) -> String {
-    b64url(&sha256(verifier.as_bytes()))
+    b64::encode_url(&Sha256::digest(verifier.as_bytes()))
 }
 
 #[cfg(test)]
@@ -119,23 +60,6 @@ mod tests {
         assert!(is_uuid(&u), "{u}");
         assert_eq!(&u[14..15], "4");
         assert!(!is_uuid("04fe9a-a579-43c5-bb1a-58ed29bf0a6a"));
-    }
-
-    #[test]
-    fn base64() {
-        assert_eq!(encode(b"limit=1&next=2", STD, true), "bGltaXQ9MSZuZXh0PTI=");
-        assert_eq!(b64url(b"\xfb\xff"), "-_8");
-        assert_eq!(
-            b64_decode("bGltaXQ9MSZuZXh0PTI=").unwrap(),
-            b"limit=1&next=2"
-        );
-        assert_eq!(b64_decode("-_8").unwrap(), b"\xfb\xff");
-        assert_eq!(
-            b64_decode("Y2xpZW50OnNlY3JldA==").unwrap(),
-            b"client:secret"
-        );
-        assert!(b64_decode("a").is_none());
-        assert!(b64_decode("**").is_none());
     }
 
     #[test]

@@ -25,6 +25,8 @@ use rand::rngs::StdRng;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::common::b64;
+
 use super::emulator::ConstantContactEmulator;
 use super::ids;
 
@@ -351,7 +353,7 @@ fn client_auth(
         });
     let (id, secret) = match basic {
         Some(b) => {
-            let decoded = ids::b64_decode(b.trim()).ok_or_else(invalid)?;
+            let decoded = b64::decode_any(b.trim()).ok_or_else(invalid)?;
             let s = String::from_utf8(decoded).map_err(|_| invalid())?;
             let (id, secret) = s.split_once(':').ok_or_else(invalid)?;
             (id.to_owned(), Some(secret.to_owned()))

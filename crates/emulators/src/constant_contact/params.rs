@@ -4,21 +4,21 @@
 use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 
+use crate::common::b64;
+use crate::common::query::query_pairs;
+
 use super::error::CcError;
-use super::ids;
 
 /// Query parameters in order (a repeated name keeps every value).
 pub struct Query(pub Vec<(String, String)>);
 
 impl Query {
     pub fn parse(raw: Option<&str>) -> Self {
-        Self(
-            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
+        Self(query_pairs(raw))
     }
 
+    /// The first value of `name` (unlike [`query_get`](crate::common::query::query_get), which
+    /// takes the last).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -85,7 +85,7 @@ pub fn encode_cursor(q: &Query, next: usize) -> String {
     } else {
         format!("{base}&next={next}")
     };
-    ids::b64url(s.as_bytes())
+    b64::encode_url(s.as_bytes())
 }
 
 /// Reads `cursor` if present: the query it stands for (replacing the request's) and the
@@ -95,7 +95,7 @@ pub fn resolve_cursor(q: Query) -> Result<(Query, usize), CcError> {
         return Ok((q, 0));
     };
     let bad = || CcError::bad_request("The cursor is not valid.");
-    let raw = ids::b64_decode(c).ok_or_else(bad)?;
+    let raw = b64::decode_any(c).ok_or_else(bad)?;
     let s = String::from_utf8(raw).map_err(|_| bad())?;
     let inner = Query::parse(Some(&s));
     let next: usize = inner

@@ -2,13 +2,14 @@
 //! authentication, the 4-a-second token bucket, the daily quota, request accounting).
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::common::FaultAction;
+use crate::common::http::endpoint_key;
 
 use super::admin;
 use super::bulk;
@@ -111,13 +112,7 @@ fn authenticate(emu: &ConstantContactEmulator, headers: &HeaderMap) -> Result<St
 }
 
 async fn gate(State(emu): State<ConstantContactEmulator>, req: Request, next: Next) -> Response {
-    let endpoint = format!(
-        "{} {}",
-        req.method(),
-        req.extensions()
-            .get::<MatchedPath>()
-            .map_or(req.uri().path(), |m| m.as_str())
-    );
+    let endpoint = endpoint_key(&req);
     let decision = emu.faults().decide();
     if let Some(d) = decision.delay {
         tokio::time::sleep(d).await;

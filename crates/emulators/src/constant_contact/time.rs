@@ -7,7 +7,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use paysync_core::dates::civil_from_days;
+
 use crate::common::Clock;
+use crate::common::calendar::days_from_civil;
 
 /// Unix milliseconds now on the emulator's clock.
 pub fn now_ms(clock: &Clock) -> i64 {
@@ -16,31 +19,6 @@ pub fn now_ms(clock: &Clock) -> i64 {
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
     wall + clock.offset() * 1000
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// `(year, month, day)` of a day count since 1970-01-01.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.

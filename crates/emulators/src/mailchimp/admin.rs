@@ -5,13 +5,12 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::common::{faults_routes, json_ok};
+use crate::common::{faults_routes, json_error, json_ok, parse_body};
 
 use super::emulator::MailchimpEmulator;
 
@@ -27,17 +26,6 @@ pub fn router(emu: MailchimpEmulator) -> Router {
         .route("/_admin/requests/reset", post(reset_requests))
         .with_state(emu.clone())
         .merge(faults_routes(emu.faults().clone()))
-}
-
-fn bad(msg: String) -> Response {
-    (StatusCode::BAD_REQUEST, axum::Json(json!({"error": msg}))).into_response()
-}
-
-fn parse<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, Box<Response>> {
-    if body.is_empty() {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body).map_err(|e| Box::new(bad(format!("invalid JSON body: {e}"))))
 }
 
 async fn state(State(emu): State<MailchimpEmulator>) -> Response {
@@ -59,32 +47,24 @@ struct PersonReq {
 }
 
 async fn unsubscribe(State(emu): State<MailchimpEmulator>, body: Bytes) -> Response {
-    let req: PersonReq = match parse(&body) {
+    let req: PersonReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
     match emu.unsubscribe(&req.email, &req.list, req.reason.as_deref()) {
         Ok(()) => json_ok(json!({"ok": true, "status": "unsubscribed"})),
-        Err(e) => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => json_error(StatusCode::NOT_FOUND, e.to_string()),
     }
 }
 
 async fn clean(State(emu): State<MailchimpEmulator>, body: Bytes) -> Response {
-    let req: PersonReq = match parse(&body) {
+    let req: PersonReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
     match emu.clean(&req.email, &req.list) {
         Ok(()) => json_ok(json!({"ok": true, "status": "cleaned"})),
-        Err(e) => (
-            StatusCode::NOT_FOUND,
-            axum::Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => json_error(StatusCode::NOT_FOUND, e.to_string()),
     }
 }
 
@@ -95,12 +75,12 @@ struct ListReq {
 }
 
 async fn create_list(State(emu): State<MailchimpEmulator>, body: Bytes) -> Response {
-    let req: ListReq = match parse(&body) {
+    let req: ListReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };
     if req.name.trim().is_empty() {
-        return bad("name is required".into());
+        return json_error(StatusCode::BAD_REQUEST, "name is required");
     }
     json_ok(json!({"id": emu.create_list(&req.name)}))
 }
@@ -121,7 +101,7 @@ async fn limits_get(State(emu): State<MailchimpEmulator>) -> Response {
 }
 
 async fn limits(State(emu): State<MailchimpEmulator>, body: Bytes) -> Response {
-    let req: LimitsReq = match parse(&body) {
+    let req: LimitsReq = match parse_body(&body) {
         Ok(r) => r,
         Err(r) => return *r,
     };

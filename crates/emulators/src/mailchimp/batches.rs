@@ -16,12 +16,16 @@ use std::sync::Arc;
 use axum::http::Method;
 use serde_json::{Value, json};
 
+use crate::common::archive::tar_gz;
+use crate::common::projection::project;
+use crate::common::query::{query_get, query_pairs};
+use crate::common::random::random_uuid;
+
 use super::emulator::MailchimpEmulator;
 use super::error::Problem;
 use super::ops::OpResult;
 use super::routes::{Route, resolve};
 use super::server::execute;
-use super::support::{project, query_get, random_uuid, tar_gz};
 
 fn params_to_query(v: Option<&Value>) -> Vec<(String, String)> {
     let Some(Value::Object(m)) = v else {
@@ -52,7 +56,7 @@ async fn run_op(emu: &MailchimpEmulator, op: &Value) -> (u16, String) {
     let raw = op["path"].as_str().unwrap_or("");
     let (path, qs) = raw.split_once('?').unwrap_or((raw, ""));
     let path = path.strip_prefix("/3.0").unwrap_or(path);
-    let mut query = super::support::query_pairs(Some(qs));
+    let mut query = query_pairs(Some(qs));
     query.extend(params_to_query(op.get("params")));
     let body = op["body"].as_str().unwrap_or("").as_bytes().to_vec();
     let result: OpResult = match resolve(path) {

@@ -8,14 +8,16 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::{Clock, EmulatorHandle, Faults, RequestLog, bind_loopback, serve};
+use crate::common::iso8601::sql_datetime;
+use crate::common::{
+    Clock, ConcurrencyLimiter, EmulatorHandle, Faults, RequestLog, bind_loopback, serve,
+};
 
-use super::concurrency::ConcurrencyLimiter;
 use super::config::MailchimpConfig;
 use super::error::Problem;
+use super::hash::subscriber_hash;
 use super::model::{Actor, State, Status, list_dump};
 use super::ops;
-use super::support::{iso8601, subscriber_hash};
 
 /// One emulated Mailchimp account. Cheap to clone (shared).
 #[derive(Clone, Debug)]
@@ -214,10 +216,7 @@ impl MailchimpEmulator {
                     }
                     .to_owned(),
                 ),
-                (
-                    "fired_at".to_owned(),
-                    iso8601(now, 0).replace('T', " ")[..19].to_owned(),
-                ),
+                ("fired_at".to_owned(), sql_datetime(now)),
                 ("data[id]".to_owned(), m.unique_email_id.clone()),
                 ("data[list_id]".to_owned(), list_id.clone()),
                 ("data[email]".to_owned(), m.email.clone()),

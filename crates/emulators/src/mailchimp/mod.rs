@@ -26,18 +26,18 @@
 
 mod admin;
 mod batches;
-mod concurrency;
 mod config;
 mod emulator;
 mod error;
+mod hash;
 mod model;
 mod ops;
 mod routes;
 mod server;
-pub(crate) mod support;
 
-pub use concurrency::{ConcurrencyLimiter, Slot};
+// The per-key limit on simultaneous requests, kept under its old path too.
+pub use crate::common::{ConcurrencyLimiter, Slot};
 pub use config::{BATCH_SUBSCRIBE_MAX, MAX_CONCURRENT_PER_KEY, MailchimpConfig};
 pub use emulator::{AdminError, MailchimpEmulator, serve_mailchimp};
 pub use error::{PROBLEM_TYPE, Problem};
-pub use support::subscriber_hash;
+pub use hash::subscriber_hash;

@@ -8,7 +8,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde_json::{Map, Value, json};
 
-use super::support::{iso8601, random_hex};
+use crate::common::iso8601::iso8601;
+use crate::common::random::random_hex;
 
 /// A member's subscription status (vendor spec enum).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -150,7 +151,7 @@ impl List {
     /// The member whose hash, address or contact id is `id` (the path accepts all three).
     pub fn resolve(&self, id: &str) -> Option<String> {
         let key = if id.contains('@') {
-            super::support::subscriber_hash(id)
+            super::hash::subscriber_hash(id)
         } else {
             id.to_ascii_lowercase()
         };

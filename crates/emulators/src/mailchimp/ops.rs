@@ -25,13 +25,18 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::common::email::valid_email;
+use crate::common::hash::is_md5_hex;
+use crate::common::iso8601::{iso8601, parse_iso8601};
+use crate::common::query::query_get;
+
 use super::config::BATCH_SUBSCRIBE_MAX;
 use super::error::Problem;
+use super::hash::subscriber_hash;
 use super::model::{
     Actor, Batch, List, Member, MergeField, State, Status, TagDef, Webhook, list_json, member_json,
     merge_field_json,
 };
-use super::support::{is_md5_hex, parse_iso8601, query_get, subscriber_hash, valid_email};
 
 /// A successful answer: a status and a JSON body (`None` = 204 No Content).
 #[derive(Debug)]
@@ -1058,7 +1063,7 @@ pub fn get_tags(st: &State, list_id: &str, id: &str, q: &Query) -> OpResult {
         .tags
         .iter()
         .map(|(tid, added)| {
-            json!({"id": tid, "name": l.tag_name(*tid), "date_added": super::support::iso8601(*added, 0)})
+            json!({"id": tid, "name": l.tag_name(*tid), "date_added": iso8601(*added, 0)})
         })
         .collect();
     let total = tags.len();

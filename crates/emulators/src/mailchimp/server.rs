@@ -11,6 +11,11 @@ use axum::routing::{any, get};
 use serde_json::json;
 
 use crate::common::FaultAction;
+use crate::common::b64;
+use crate::common::http::json_response;
+use crate::common::projection::project;
+use crate::common::query::{query_get, query_pairs};
+use crate::common::random::random_uuid;
 
 use super::admin;
 use super::batches;
@@ -19,7 +24,6 @@ use super::error::Problem;
 use super::model::batch_json;
 use super::ops::{self, OpResult, Reply, parse_body};
 use super::routes::{Route, resolve};
-use super::support::{base64_decode, project, query_get, query_pairs, random_uuid};
 
 pub fn router(emu: MailchimpEmulator) -> Router {
     Router::new()
@@ -45,7 +49,7 @@ fn authenticate(emu: &MailchimpEmulator, headers: &HeaderMap) -> Result<String, 
     let (scheme, rest) = auth.split_once(' ').unwrap_or((auth, ""));
     let cfg = emu.config();
     if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64_decode(rest.trim()).ok_or_else(Problem::api_key_invalid)?;
+        let decoded = b64::decode_standard(rest).ok_or_else(Problem::api_key_invalid)?;
         let decoded = String::from_utf8(decoded).map_err(|_| Problem::api_key_invalid())?;
         let key = decoded.split_once(':').map_or(decoded.as_str(), |(_, k)| k);
         let ok = if cfg.api_keys.is_empty() {
@@ -78,19 +82,6 @@ fn authenticate(emu: &MailchimpEmulator, headers: &HeaderMap) -> Result<String, 
         };
     }
     Err(Problem::api_key_invalid())
-}
-
-fn json_response(status: u16, v: &serde_json::Value) -> Response {
-    let mut r = (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-        serde_json::to_vec(v).unwrap_or_default(),
-    )
-        .into_response();
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    r
 }
 
 /// The base URL the client reached us at (for `response_body_url`).

@@ -1,6 +1,9 @@
 //! Word lists and small helpers for generated people and dates.
 
+use paysync_core::dates::civil_from_days;
 use rand::Rng;
+
+use crate::common::calendar::days_from_civil;
 
 use super::model::Card;
 
@@ -242,38 +245,15 @@ pub fn recased(e: &str) -> String {
     out
 }
 
-// Civil dates (Howard Hinnant's algorithms), for calendar-month billing periods.
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
+// Calendar-month billing periods, on civil dates.
 
 fn days_in_month(y: i64, m: u32) -> u32 {
     let next = if m == 12 {
         days_from_civil(y + 1, 1, 1)
     } else {
-        days_from_civil(y, m + 1, 1)
+        days_from_civil(y, i64::from(m) + 1, 1)
     };
-    (next - days_from_civil(y, m, 1)) as u32
+    (next - days_from_civil(y, m.into(), 1)) as u32
 }
 
 /// `ts` plus `n` calendar months, the day clamped to the month's length (as Stripe bills).
@@ -285,7 +265,7 @@ pub fn add_months(ts: i64, n: u32) -> i64 {
     let ny = y + (total / 12) as i64;
     let nm = total % 12 + 1;
     let nd = d.min(days_in_month(ny, nm));
-    days_from_civil(ny, nm, nd) * 86_400 + secs
+    days_from_civil(ny, nm.into(), nd.into()) * 86_400 + secs
 }
 
 /// The end of a billing period that starts at `start`.

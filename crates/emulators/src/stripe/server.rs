@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::{Extension, Router};
 
 use crate::common::FaultAction;
+use crate::common::http::endpoint_key;
 
 use super::admin;
 use super::customers;
@@ -175,13 +176,7 @@ fn authenticate(emu: &StripeEmulator, headers: &HeaderMap) -> Result<(), StripeE
 }
 
 async fn gate(State(emu): State<StripeEmulator>, mut req: Request, next: Next) -> Response {
-    let endpoint = format!(
-        "{} {}",
-        req.method(),
-        req.extensions()
-            .get::<MatchedPath>()
-            .map_or(req.uri().path(), |m| m.as_str())
-    );
+    let endpoint = endpoint_key(&req);
     let request_id: Arc<str> = Arc::from(&*new_id(&mut rand::rng(), ids::REQUEST));
     let headers = req.headers();
     let header = |name: &str| {

@@ -1,5 +1,5 @@
-//! A per-key limit on simultaneous requests (Mailchimp: 10 connections per API key). Generic:
-//! a candidate for `common/` next to the token-bucket limiter.
+//! A per-key limit on simultaneous requests (Mailchimp: 10 connections per API key); the
+//! token-bucket limits on request rate are in `ratelimit`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
