@@ -4,10 +4,12 @@
 //! order, the same answer.
 
 pub mod config;
+pub mod contact;
 pub mod dates;
 pub mod event;
 pub mod mapping;
 pub mod object;
+pub mod ops;
 pub mod profile;
 pub mod segments;
 pub mod version;
