@@ -11,6 +11,7 @@ pub mod mapping;
 pub mod object;
 pub mod ops;
 pub mod profile;
+pub mod reconcile;
 pub mod segments;
 pub mod version;
 
