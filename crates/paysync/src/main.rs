@@ -4,6 +4,7 @@ mod backfill;
 mod config_cmd;
 mod emulate;
 mod load;
+mod preview;
 mod serve;
 mod status;
 
@@ -46,6 +47,8 @@ enum Command {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Show one person as paysync sees them: merged profile, built-in lists and event tags.
+    Preview(preview::Args),
     /// Show per-account counts, last webhook, catch-up, backfill progress and rejections.
     Status {
         #[arg(long)]
@@ -88,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Catchup { account } => {
             backfill::catchup(load::load(&cli.config)?, account).await?
         }
+        Command::Preview(args) => preview::run(load::load(&cli.config)?, args).await?,
         Command::Status { json } => status::run(load::load(&cli.config)?, json).await?,
     }
     Ok(ExitCode::SUCCESS)

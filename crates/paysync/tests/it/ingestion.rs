@@ -102,6 +102,35 @@ fn webhooks_and_backfill_store_everything_the_sdk_created() {
     // A second backfill reads everything again and changes nothing.
     paysync.run(&["backfill", "--all"]);
     assert_ledger_matches(&paysync.status("main"), &manifest, true);
+
+    // A person the SDK charged successfully, previewed: one profile, a paying customer.
+    let paid = manifest["customer_summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| {
+            c["deleted"] == false
+                && c["email"].is_string()
+                && c["charges"].as_u64() > c["failed_charges"].as_u64()
+        })
+        .expect("a paying customer in the seed");
+    let email = paid["email"].as_str().unwrap();
+    let preview: Value =
+        serde_json::from_str(&paysync.run(&["preview", "--email", email])).unwrap();
+    assert_eq!(
+        preview["profile"]["identity"]["email"],
+        email.to_lowercase()
+    );
+    let lists = preview["built_in_lists"].as_array().unwrap();
+    assert!(
+        lists.iter().any(|l| l == "Stripe: Paying customers"),
+        "{preview:#}"
+    );
+    let charges = preview["profile"]["charges"].as_array().unwrap();
+    assert!(
+        charges.len() as u64 >= paid["charges"].as_u64().unwrap(),
+        "{preview:#}"
+    );
 }
 
 #[test]
