@@ -342,6 +342,25 @@ pub fn get_merge_fields(st: &State, list_id: &str, q: &Query) -> OpResult {
     })))
 }
 
+/// `GET /lists/{list_id}/tag-search`: tags whose name starts with `name` (case-insensitive), or
+/// all of the list's tags without it (spec: lists "tag-search").
+pub fn search_tags(st: &State, list_id: &str, q: &Query) -> OpResult {
+    let l = st.list(list_id).ok_or_else(Problem::not_found)?;
+    let prefix = query_get(q, "name").map(str::to_lowercase);
+    let tags: Vec<Value> = l
+        .tags
+        .iter()
+        .filter(|t| {
+            prefix
+                .as_ref()
+                .is_none_or(|p| t.name.to_lowercase().starts_with(p))
+        })
+        .map(|t| json!({ "id": t.id, "name": t.name }))
+        .collect();
+    let total = tags.len();
+    Ok(Reply::ok(json!({ "tags": tags, "total_items": total })))
+}
+
 pub fn get_merge_field(st: &State, list_id: &str, merge_id: &str) -> OpResult {
     let l = st.list(list_id).ok_or_else(Problem::not_found)?;
     let f = l

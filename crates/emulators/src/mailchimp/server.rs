@@ -210,6 +210,7 @@ pub(crate) async fn execute(
         ("POST", Route::List(l)) => ops::batch_subscribe(&mut emu.write(), now, l, &v, q),
         ("DELETE", Route::List(l)) => ops::delete_list(&mut emu.write(), l),
         ("GET", Route::MergeFields(l)) => ops::get_merge_fields(&emu.read(), l, q),
+        ("GET", Route::TagSearch(l)) => ops::search_tags(&emu.read(), l, q),
         ("POST", Route::MergeFields(l)) => ops::create_merge_field(&mut emu.write(), l, &v),
         ("GET", Route::MergeField(l, m)) => ops::get_merge_field(&emu.read(), l, m),
         ("GET", Route::Members(l)) => ops::get_members(&emu.read(), l, q),

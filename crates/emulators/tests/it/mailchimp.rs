@@ -724,6 +724,16 @@ async fn tags_are_created_on_first_use() {
         .collect();
     assert_eq!(tags, ["Customer", "plan:pro"]);
     assert_eq!(st["lists"][0]["members"][0]["tags"], json!(["Customer"]));
+
+    // The list's tags are found by name prefix, case-insensitively (lists "tag-search").
+    let found = mc
+        .get(&format!("/lists/{list}/tag-search?name=PLAN"))
+        .await
+        .body;
+    assert_eq!(found["total_items"], 1);
+    assert_eq!(found["tags"][0]["name"], "plan:pro");
+    let all = mc.get(&format!("/lists/{list}/tag-search")).await.body;
+    assert_eq!(all["total_items"], 2);
 }
 
 #[tokio::test]
