@@ -20,6 +20,8 @@ pub struct AccountStatus {
     pub pending_events: i64,
     pub dirty_customers: i64,
     pub unattributed_objects: i64,
+    /// Live customers without an email: held, never pushed.
+    pub customers_without_email: i64,
     pub last_webhook_at: Option<UnixMs>,
     pub catchup: Option<CatchupStatus>,
     pub backfill: Vec<BackfillStatus>,
@@ -81,6 +83,7 @@ pub async fn account_status(
         pending_events: summary.pending_events,
         dirty_customers: summary.dirty_customers,
         unattributed_objects: summary.unattributed_objects,
+        customers_without_email: summary.customers_without_email,
         last_webhook_at,
         catchup,
         backfill,

@@ -50,8 +50,12 @@ fn print_account(s: &AccountStatus, now: i64) {
         );
     }
     println!(
-        "  events {}  not yet in the ledger {}  dirty people {}  without a person {}",
-        s.events, s.pending_events, s.dirty_customers, s.unattributed_objects
+        "  events {}  not yet in the ledger {}  dirty people {}",
+        s.events, s.pending_events, s.dirty_customers
+    );
+    println!(
+        "  held, never pushed: {} customers without email, {} objects naming no person",
+        s.customers_without_email, s.unattributed_objects
     );
     println!("  last webhook: {}", ago(s.last_webhook_at, now));
     match &s.catchup {

@@ -659,6 +659,10 @@ impl Store for SqliteStore {
                 unattributed_objects: count(
                     "SELECT COUNT(*) FROM stripe_objects WHERE account = ?1 AND customer_ref IS NULL",
                 )?,
+                customers_without_email: count(
+                    "SELECT COUNT(*) FROM stripe_objects
+                     WHERE account = ?1 AND kind = 'customer' AND email IS NULL AND deleted = 0",
+                )?,
                 rejections,
             })
         })

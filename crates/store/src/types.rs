@@ -148,6 +148,8 @@ pub struct LedgerSummary {
     pub dirty_customers: i64,
     /// Objects that name no person (no customer, no email): kept, never pushed.
     pub unattributed_objects: i64,
+    /// Live customers without an email: kept and counted, never pushed.
+    pub customers_without_email: i64,
     pub rejections: Vec<RejectionCount>,
 }
 

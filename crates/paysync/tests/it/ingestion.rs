@@ -97,6 +97,26 @@ fn webhooks_and_backfill_store_everything_the_sdk_created() {
     paysync.run(&["backfill", "--account", "main"]);
     let status = paysync.status("main");
     assert_ledger_matches(&status, &manifest, true);
+    // Customers the SDK created without an email are held and counted, never pushed.
+    let without_email: Vec<&Value> = manifest["emails"]["customers_without_email"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|id| {
+            !manifest["ids"]["deleted_customers"]
+                .as_array()
+                .unwrap()
+                .contains(id)
+        })
+        .collect();
+    assert!(
+        !without_email.is_empty(),
+        "the seed makes customers without email"
+    );
+    assert_eq!(
+        status["customers_without_email"].as_u64(),
+        Some(without_email.len() as u64)
+    );
     assert!(status["dirty_customers"].as_u64().unwrap() >= count(&manifest, "customers"));
 
     // A second backfill reads everything again and changes nothing.
