@@ -4,4 +4,5 @@
 mod activecampaign;
 mod constant_contact;
 mod mailchimp;
+mod spec_conformance;
 mod support;

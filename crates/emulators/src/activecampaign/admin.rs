@@ -10,7 +10,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::common::{faults_routes, json_error, json_ok, parse_body, rate_limit_route};
+use crate::common::{
+    captured_routes, faults_routes, json_error, json_ok, parse_body, rate_limit_route,
+};
 
 use super::emulator::ActiveCampaignEmulator;
 
@@ -29,6 +31,10 @@ pub fn router(emu: ActiveCampaignEmulator) -> Router {
         .route("/_admin/requests/reset", post(reset_requests))
         .with_state(emu.clone())
         .merge(faults_routes(emu.faults().clone()))
+        .merge(captured_routes(
+            emu.clone(),
+            ActiveCampaignEmulator::requests,
+        ))
 }
 
 async fn state(State(emu): State<ActiveCampaignEmulator>) -> Response {

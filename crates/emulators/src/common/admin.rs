@@ -2,6 +2,7 @@
 //! and the request bodies several emulators' admin routes share (rate limit, clock).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -15,15 +16,19 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::capture::{self, CapturedRequest};
 use super::clock::Clock;
 use super::faults::{FaultConfig, Faults};
 use super::ratelimit::RateLimit;
 
 /// Counts requests by endpoint (`"GET /v1/customers/{id}"`) and status, and records the values
-/// seen of chosen headers (such as `Stripe-Version`).
+/// seen of chosen headers (such as `Stripe-Version`). On request ([`RequestLog::capture`]) it
+/// also keeps every request whole (see [`super::capture`]).
 #[derive(Debug, Default)]
 pub struct RequestLog {
     inner: Mutex<LogInner>,
+    capturing: AtomicBool,
+    captured: Mutex<Vec<CapturedRequest>>,
 }
 
 #[derive(Debug, Default)]
@@ -45,6 +50,71 @@ impl RequestLog {
             }
         }
         *g.by_status.entry(status).or_default() += 1;
+        drop(g);
+        self.capture_current(endpoint, status);
+    }
+
+    /// Keeps the request being served whole, when this log captures or the environment names a
+    /// capture file (and the call runs under the capture layer of [`super::serve`]).
+    fn capture_current(&self, endpoint: &str, status: u16) {
+        let mine = self.capturing.load(Ordering::SeqCst);
+        if !mine && !capture::sink_wanted() {
+            return;
+        }
+        let Some(req) = capture::in_flight() else {
+            return;
+        };
+        let entry = req.captured(endpoint, status);
+        capture::write_to_sink(&entry);
+        if mine {
+            self.captured
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(entry);
+        }
+    }
+
+    /// Starts (`true`) or stops keeping every request this log records whole: method, path,
+    /// query, `Content-Type`, body ([`RequestLog::captured`]). Off by default; while off the
+    /// emulator does not even buffer bodies. Captured requests stay in memory until
+    /// [`RequestLog::clear`] or [`RequestLog::take_captured`].
+    pub fn capture(&self, on: bool) {
+        let was = self.capturing.swap(on, Ordering::SeqCst);
+        match (was, on) {
+            (false, true) => capture::log_starts_capturing(),
+            (true, false) => capture::log_stops_capturing(),
+            _ => {}
+        }
+    }
+
+    /// Whether [`RequestLog::capture`] is on.
+    pub fn is_capturing(&self) -> bool {
+        self.capturing.load(Ordering::SeqCst)
+    }
+
+    /// The requests captured so far, oldest first.
+    pub fn captured(&self) -> Vec<CapturedRequest> {
+        self.captured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The requests captured so far, oldest first, forgetting them.
+    pub fn take_captured(&self) -> Vec<CapturedRequest> {
+        std::mem::take(&mut *self.captured.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// `{capturing, requests: [CapturedRequest::to_json …]}` for `GET /_admin/requests/captured`.
+    pub fn captured_json(&self) -> Value {
+        let requests: Vec<Value> = self
+            .captured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(CapturedRequest::to_json)
+            .collect();
+        json!({"capturing": self.is_capturing(), "requests": requests})
     }
 
     /// Remembers that header `name` was sent with `value` (distinct values only).
@@ -77,8 +147,13 @@ impl RequestLog {
         g.by_status.get(&status).copied().unwrap_or(0)
     }
 
+    /// Forgets the counts and the captured requests (capture stays on or off as it was).
     pub fn clear(&self) {
         *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = LogInner::default();
+        self.captured
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// `{total, by_endpoint, by_status, headers}` for `/_admin/state`.
@@ -96,6 +171,46 @@ impl RequestLog {
             "headers": g.headers,
         })
     }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        // The capture layer buffers bodies only while some log of the process captures.
+        self.capture(false);
+    }
+}
+
+/// `GET /_admin/requests/captured` (answers [`RequestLog::captured_json`]) and
+/// `POST /_admin/requests/capture` with `{"on": bool}` (turns [`RequestLog::capture`] on or off),
+/// for an emulator whose log `log` returns: an emulator's admin router adds them with
+/// `.merge(captured_routes(emu.clone(), Emulator::requests))`.
+pub fn captured_routes<S>(state: S, log: fn(&S) -> &RequestLog) -> Router
+where
+    S: Clone + Send + Sync + 'static,
+{
+    #[derive(Debug, Default, Deserialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct CaptureReq {
+        on: bool,
+    }
+    Router::new()
+        .route(
+            "/_admin/requests/captured",
+            get(move |State(s): State<S>| async move { json_ok(log(&s).captured_json()) }),
+        )
+        .route(
+            "/_admin/requests/capture",
+            post(move |State(s): State<S>, body: Bytes| async move {
+                match parse_body::<CaptureReq>(&body) {
+                    Ok(req) => {
+                        log(&s).capture(req.on);
+                        json_ok(json!({"capturing": log(&s).is_capturing()}))
+                    }
+                    Err(r) => *r,
+                }
+            }),
+        )
+        .with_state(state)
 }
 
 /// A 200 JSON response.

@@ -61,12 +61,14 @@ impl Drop for Shutdown {
     }
 }
 
-/// Serves `router` on `listener` (TCP_NODELAY on) in a background task.
+/// Serves `router` on `listener` (TCP_NODELAY on) in a background task, behind the request
+/// capture layer (a pass-through unless capture is on: see [`super::capture`]).
 pub fn serve<E>(
     listener: TcpListener,
     router: Router,
     emulator: E,
 ) -> io::Result<EmulatorHandle<E>> {
+    let router = router.layer(axum::middleware::from_fn(super::capture::layer));
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
     let listener = listener.tap_io(|tcp| {

@@ -26,7 +26,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::common::{ClockReq, faults_routes, json_error, json_ok, parse_body, rate_limit_route};
+use crate::common::{
+    ClockReq, captured_routes, faults_routes, json_error, json_ok, parse_body, rate_limit_route,
+};
 
 use super::config::ActivityTiming;
 use super::emulator::ConstantContactEmulator;
@@ -52,6 +54,10 @@ pub fn router(emu: ConstantContactEmulator) -> Router {
         .route("/_admin/requests/reset", post(reset_requests))
         .with_state(emu.clone())
         .merge(faults_routes(emu.faults().clone()))
+        .merge(captured_routes(
+            emu.clone(),
+            ConstantContactEmulator::requests,
+        ))
 }
 
 async fn state(State(emu): State<ConstantContactEmulator>, RawQuery(q): RawQuery) -> Response {

@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::common::{faults_routes, json_error, json_ok, parse_body};
+use crate::common::{captured_routes, faults_routes, json_error, json_ok, parse_body};
 
 use super::emulator::MailchimpEmulator;
 
@@ -26,6 +26,7 @@ pub fn router(emu: MailchimpEmulator) -> Router {
         .route("/_admin/requests/reset", post(reset_requests))
         .with_state(emu.clone())
         .merge(faults_routes(emu.faults().clone()))
+        .merge(captured_routes(emu.clone(), MailchimpEmulator::requests))
 }
 
 async fn state(State(emu): State<MailchimpEmulator>) -> Response {

@@ -10,7 +10,9 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::common::{ClockReq, faults_routes, json_ok, parse_body, rate_limit_route};
+use crate::common::{
+    ClockReq, captured_routes, faults_routes, json_ok, parse_body, rate_limit_route,
+};
 
 use super::emulator::StripeEmulator;
 use super::seed::SeedSpec;
@@ -29,6 +31,7 @@ pub fn router(emu: StripeEmulator) -> Router {
         .route("/_admin/requests/reset", post(reset_requests))
         .with_state(emu.clone())
         .merge(faults_routes(emu.faults().clone()))
+        .merge(captured_routes(emu.clone(), StripeEmulator::requests))
 }
 
 async fn state(State(emu): State<StripeEmulator>) -> Response {
