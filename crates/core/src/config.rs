@@ -9,6 +9,15 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+mod destinations;
+mod syncs;
+
+pub use destinations::{
+    DestinationConfig, DestinationKind, RawActiveCampaign, RawConstantContact, RawDestination,
+    RawLimits, RawMailchimp,
+};
+pub use syncs::{DEFAULT_COALESCE_MS, RawSync, SyncConfig, SyncRulesConfig};
+
 /// The Stripe API version paysync is written against, sent as `Stripe-Version` on every request.
 pub const DEFAULT_STRIPE_VERSION: &str = "2024-06-20";
 
@@ -21,6 +30,10 @@ pub struct RawConfig {
     pub store: StoreConfig,
     #[serde(default)]
     pub stripe: RawStripeConfig,
+    #[serde(default)]
+    pub destinations: Vec<RawDestination>,
+    #[serde(default)]
+    pub syncs: Vec<RawSync>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -141,11 +154,17 @@ pub struct Config {
     pub store: StoreConfig,
     pub catchup_interval_secs: u64,
     pub accounts: Vec<StripeAccount>,
+    pub destinations: Vec<DestinationConfig>,
+    pub syncs: Vec<SyncConfig>,
 }
 
 impl Config {
     pub fn account(&self, name: &str) -> Option<&StripeAccount> {
         self.accounts.iter().find(|a| a.name == name)
+    }
+
+    pub fn destination(&self, name: &str) -> Option<&DestinationConfig> {
+        self.destinations.iter().find(|d| d.name == name)
     }
 }
 
@@ -195,6 +214,12 @@ impl Problems {
     fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.push(path, message, Severity::Error);
     }
+    fn error_count(&self) -> usize {
+        self.0
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count()
+    }
     fn warn(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.push(path, message, Severity::Warning);
     }
@@ -241,7 +266,7 @@ fn resolve_secret(
     }
 }
 
-fn valid_account_name(name: &str) -> bool {
+fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name
@@ -291,6 +316,9 @@ impl RawConfig {
                 accounts.push(account);
             }
         }
+        let destinations =
+            destinations::resolve_destinations(&self.destinations, env, &mut problems);
+        let syncs = syncs::resolve_syncs(&self.syncs, &accounts, &destinations, &mut problems);
         let problems = problems.0;
         if problems.iter().any(|p| p.severity == Severity::Error) {
             return Err(problems);
@@ -300,6 +328,8 @@ impl RawConfig {
             store: self.store.clone(),
             catchup_interval_secs: self.stripe.catchup_interval_secs,
             accounts,
+            destinations,
+            syncs,
         };
         Ok((config, problems))
     }
@@ -313,7 +343,7 @@ impl RawConfig {
     ) -> Option<StripeAccount> {
         let at = |key: &str| format!("stripe.accounts[{i}].{key}");
         let errors_before = problems.0.len();
-        if !valid_account_name(&raw.name) {
+        if !valid_name(&raw.name) {
             problems.error(
                 at("name"),
                 format!(

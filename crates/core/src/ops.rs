@@ -3,10 +3,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::contact::{DesiredContact, Email, ListId};
 
 /// Lists to add a contact to or remove it from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MembershipChange {
     pub email: Email,
     pub lists: BTreeSet<ListId>,
@@ -22,21 +24,21 @@ impl MembershipChange {
 }
 
 /// Tag names to add to or remove from a contact.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TagChange {
     pub email: Email,
     pub tags: BTreeSet<String>,
 }
 
 /// Custom field values to set on an existing contact, by field key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldChange {
     pub email: Email,
     pub fields: BTreeMap<String, String>,
 }
 
 /// One purchase, for destinations with e-commerce data (ActiveCampaign Deep Data).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Purchase {
     pub email: Email,
     /// The buyer's id at the source (Stripe `cus_…`, or the email for guests).
@@ -54,7 +56,7 @@ pub struct Purchase {
     pub accepts_marketing: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PurchaseItem {
     pub product_ref: String,
     pub name: String,
@@ -63,7 +65,8 @@ pub struct PurchaseItem {
 }
 
 /// One change to make at a destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
     Upsert(DesiredContact),
     AddToLists(MembershipChange),

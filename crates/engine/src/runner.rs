@@ -1,5 +1,7 @@
-//! The background loops `paysync serve` runs per account: Events-API catch-up, and the applier
-//! that carries stored events into the ledger (the refetcher, for accounts in refetch mode). A failing round is logged and retried next round.
+//! The background loops `paysync serve` runs: per account, Events-API catch-up, the applier that
+//! carries stored events into the ledger (the refetcher, for accounts in refetch mode) and the
+//! reconciler; per destination, a delivery worker. A failing round is logged and retried next
+//! round.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +30,7 @@ pub fn spawn_account_loops(
     store: Arc<dyn Store>,
     accounts: &[StripeAccount],
     wakeups: &Wakeups,
+    reconcile_wakeups: &Wakeups,
     catchup_every: Duration,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
@@ -69,12 +72,20 @@ pub fn spawn_account_loops(
                 store: store.clone(),
                 account: account.name.clone(),
             });
+            let reconcile = reconcile_wakeups.get(&account.name).cloned();
             tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), move || {
                 let applier = applier.clone();
+                let reconcile = reconcile.clone();
                 async move {
                     tokio::time::sleep(crate::apply::GATHER).await;
-                    if let Err(e) = applier.drain().await {
-                        tracing::warn!(account = %applier.account, error = %e, "applying stored events failed; retrying next round");
+                    match applier.drain().await {
+                        Ok(n) if n > 0 => {
+                            if let Some(r) = &reconcile {
+                                r.notify_one();
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(account = %applier.account, error = %e, "applying stored events failed; retrying next round"),
                     }
                 }
             }));
@@ -107,6 +118,163 @@ async fn every<F, Fut>(
         }
         if *shutdown.borrow() {
             return;
+        }
+    }
+}
+
+/// How often a reconciler looks for dirty persons when nothing woke it (backfill and catch-up
+/// write the ledger without waking it).
+const RECONCILE_EVERY: Duration = Duration::from_secs(1);
+/// How long a delivery worker sleeps at most when no row is due.
+const DELIVER_IDLE: Duration = Duration::from_secs(1);
+/// How long to wait before preparing a sync again when its destination failed.
+const PREPARE_RETRY: Duration = Duration::from_secs(30);
+
+/// The reconcile-and-deliver side of `serve`: one delivery worker per destination, one
+/// reconciler per Stripe account that has syncs.
+pub struct SyncLoops {
+    /// Per account: notified when the ledger changed (the applier drained events).
+    pub reconcile_wakeups: Wakeups,
+    pub deliverers: Vec<Arc<crate::deliver::Deliverer>>,
+}
+
+/// Builds the connectors and starts the loops on `tasks`. A sync whose destination cannot be
+/// prepared (unreachable, credentials refused) is retried every [`PREPARE_RETRY`]; its account's
+/// reconciler starts once all of the account's syncs are ready, so no dirty mark is consumed
+/// without every sync having seen it. A sync whose rules changed since the last run (or a new
+/// one) marks every person of its account dirty: the diff then finds exactly who changed.
+pub async fn spawn_sync_loops(
+    tasks: &mut JoinSet<()>,
+    store: Arc<dyn Store>,
+    config: &paysync_core::config::Config,
+    token_store: &dyn Fn(&str) -> Arc<dyn paysync_destinations::constant_contact::TokenStore>,
+    shutdown: watch::Receiver<bool>,
+) -> Result<SyncLoops, paysync_destinations::DestinationError> {
+    use crate::deliver::{Deliverer, RetryPolicy};
+    let mut connectors = std::collections::HashMap::new();
+    let mut deliverers = Vec::new();
+    for d in &config.destinations {
+        let connector = crate::connect::connector(d, token_store(&d.name)).await?;
+        let deliverer = Arc::new(Deliverer::new(
+            store.clone(),
+            d.name.clone(),
+            connector.clone(),
+            RetryPolicy::default(),
+        ));
+        tasks.spawn(deliverer.clone().run(DELIVER_IDLE, shutdown.clone()));
+        connectors.insert(d.name.clone(), connector);
+        deliverers.push(deliverer);
+    }
+    let reconcile_wakeups: Wakeups = Arc::new(
+        config
+            .accounts
+            .iter()
+            .map(|a| (a.name.clone(), Arc::new(Notify::new())))
+            .collect(),
+    );
+    for account in &config.accounts {
+        let syncs: Vec<_> = config
+            .syncs
+            .iter()
+            .filter(|s| s.account == account.name)
+            .cloned()
+            .collect();
+        if syncs.is_empty() {
+            continue;
+        }
+        let store = store.clone();
+        let account = account.name.clone();
+        let connectors = connectors.clone();
+        let wake = reconcile_wakeups.get(&account).cloned();
+        let deliver_wakes: Vec<_> = deliverers
+            .iter()
+            .filter(|d| syncs.iter().any(|s| s.destination == d.destination))
+            .map(|d| d.wake.clone())
+            .collect();
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let mut plans = Vec::new();
+            for sync in &syncs {
+                let Some(connector) = connectors.get(&sync.destination) else {
+                    continue;
+                };
+                match prepare_until_ready(&store, &account, sync, connector.as_ref(), shutdown.clone()).await {
+                    Some(plan) => plans.push(Arc::new(plan)),
+                    None => return,
+                }
+            }
+            let reconciler = Arc::new(crate::reconcile::Reconciler {
+                store,
+                account,
+                syncs: plans,
+            });
+            every(RECONCILE_EVERY, wake, shutdown, move || {
+                let reconciler = reconciler.clone();
+                let deliver_wakes = deliver_wakes.clone();
+                async move {
+                    match reconciler.drain(crate::now_ms).await {
+                        Ok(stats) if stats.store.queued > 0 => {
+                            tracing::debug!(account = %reconciler.account, ?stats, "reconciled");
+                            deliver_wakes.iter().for_each(|w| w.notify_one());
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(account = %reconciler.account, error = %e, "reconciling failed; retrying next round"),
+                    }
+                }
+            })
+            .await;
+        });
+    }
+    Ok(SyncLoops {
+        reconcile_wakeups,
+        deliverers,
+    })
+}
+
+/// Prepares a sync (lists, fields), retrying until it succeeds or shutdown; then re-reconciles
+/// the whole account if the sync's rules are new or changed.
+async fn prepare_until_ready(
+    store: &Arc<dyn Store>,
+    account: &str,
+    sync: &paysync_core::config::SyncConfig,
+    connector: &dyn paysync_destinations::Destination,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<crate::reconcile::SyncPlan> {
+    loop {
+        match crate::connect::prepare(sync, connector).await {
+            Ok(plan) => {
+                let fingerprint = format!(
+                    "{}|{}",
+                    plan.config.rules.fingerprint(),
+                    serde_json::to_string(&plan.lists).unwrap_or_default()
+                );
+                let cursor = format!("sync.{}.rules", sync.name);
+                let stored = store.cursor(account, &cursor).await.ok().flatten();
+                if stored.as_ref().map(|c| c.value.as_str()) != Some(fingerprint.as_str()) {
+                    let now = crate::now_ms();
+                    match store.mark_all_dirty(account, now).await {
+                        Ok(n) => {
+                            tracing::info!(sync = %sync.name, persons = n, "sync rules are new or changed: reconciling everyone");
+                            if let Err(e) =
+                                store.set_cursor(account, &cursor, &fingerprint, now).await
+                            {
+                                tracing::warn!(sync = %sync.name, error = %e, "cannot record the sync's rules");
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(sync = %sync.name, error = %e, "cannot mark persons dirty")
+                        }
+                    }
+                }
+                return Some(plan);
+            }
+            Err(e) => {
+                tracing::error!(sync = %sync.name, destination = %sync.destination, error = %e, "cannot prepare the destination; retrying in 30 s");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PREPARE_RETRY) => {}
+            _ = shutdown.changed() => return None,
         }
     }
 }

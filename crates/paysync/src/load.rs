@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use paysync_core::config::{Config, ConfigProblem, RawConfig};
+use paysync_destinations::constant_contact::{MemoryTokenStore, TokenStore};
 use paysync_store::{SqliteStore, Store};
 
 /// The configuration sections that environment variables may override. Other `PAYSYNC_*`
@@ -73,4 +74,9 @@ pub fn accounts<'a>(
             None => bail!("no Stripe account named {name:?} in the configuration"),
         },
     }
+}
+
+/// Where a destination keeps its OAuth tokens (Constant Contact rotates them on every refresh).
+pub fn token_store(_destination: &str) -> Arc<dyn TokenStore> {
+    Arc::new(MemoryTokenStore::new(None))
 }

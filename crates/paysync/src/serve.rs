@@ -1,4 +1,5 @@
-//! `paysync serve`: the webhook server plus each account's catch-up (and refetch) loop.
+//! `paysync serve`: the webhook server, each account's catch-up (and refetch) loop and reconciler,
+//! and each destination's delivery worker.
 
 use anyhow::Context;
 use paysync_core::config::Config;
@@ -17,11 +18,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut loops = JoinSet::new();
     let wakeups = paysync_engine::wakeups(&config);
+    let syncs = paysync_engine::runner::spawn_sync_loops(
+        &mut loops,
+        store.clone(),
+        &config,
+        &load::token_store,
+        stopped.clone(),
+    )
+    .await?;
     paysync_engine::runner::spawn_account_loops(
         &mut loops,
         store.clone(),
         &config.accounts,
         &wakeups,
+        &syncs.reconcile_wakeups,
         std::time::Duration::from_secs(config.catchup_interval_secs),
         stopped,
     )?;

@@ -14,9 +14,15 @@
 //!   may be lost with the OS; what they write is derived from durable data (the inbox, the API)
 //!   and is redone when lost, because their progress marks roll back with them.
 
+mod delivery;
 mod migrate;
 mod sqlite;
 mod types;
+
+pub use delivery::{
+    Acknowledged, Claimed, Decision, Delivered, DeliveryState, DirtyMark, Next, OutboxEntry,
+    OutboxState, OutboxSummary, ReconcileStats, Reconciled,
+};
 
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -86,6 +92,47 @@ pub trait Store: Send + Sync + 'static {
     async fn ledger_summary(&self, account: &str) -> Result<LedgerSummary>;
     /// Every object of an account ordered by id. For tests and small accounts only.
     async fn all_objects(&self, account: &str) -> Result<Vec<StoredObject>>;
+    /// Every person key of the account with objects, in order, after `after` (paging).
+    async fn person_keys(&self, account: &str, after: &str, limit: usize) -> Result<Vec<String>>;
+
+    // Reconcile and deliver (see `delivery` for the rules these keep).
+
+    /// Marks every person of the account dirty (the sync rules changed); returns how many.
+    async fn mark_all_dirty(&self, account: &str, at: UnixMs) -> Result<usize>;
+    /// Dirty marks, oldest first, with the generation to clear them at.
+    async fn dirty_marks(&self, account: &str, limit: usize) -> Result<Vec<DirtyMark>>;
+    /// The acknowledged state and outbox row of a person at a sync.
+    async fn delivery_state(&self, sync: &str, person: &str) -> Result<DeliveryState>;
+    /// Queues the reconciler's decisions and clears the dirty marks behind them, in one durable
+    /// transaction; a person whose row is in flight or whose acknowledged state moved is left
+    /// dirty (counted as deferred).
+    async fn commit_reconciled(
+        &self,
+        account: &str,
+        batch: Vec<Reconciled>,
+        now: UnixMs,
+    ) -> Result<ReconcileStats>;
+    /// Leases up to `limit` due rows of a destination until `lease_until`, oldest due first.
+    async fn claim(
+        &self,
+        destination: &str,
+        now: UnixMs,
+        lease_until: UnixMs,
+        limit: usize,
+    ) -> Result<Vec<Claimed>>;
+    /// Records what became of claimed rows, their acknowledged states and sync-log entries, in one
+    /// durable transaction.
+    async fn finish(&self, results: Vec<Delivered>, now: UnixMs) -> Result<()>;
+    async fn dead_letters(
+        &self,
+        destination: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>>;
+    /// Makes dead letters (one, or all with `None`) due now; returns how many.
+    async fn replay(&self, id: Option<i64>, now: UnixMs) -> Result<usize>;
+    async fn outbox_summary(&self, now: UnixMs) -> Result<Vec<OutboxSummary>>;
+    /// When the destination's next pending row falls due (or its lease runs out).
+    async fn next_due(&self, destination: &str) -> Result<Option<UnixMs>>;
 }
 
 impl std::fmt::Debug for dyn Store {

@@ -5,11 +5,18 @@ use rusqlite::Connection;
 use crate::{Result, StoreError};
 
 /// (version, name, SQL). Append only: a released migration is never edited.
-const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[(
-    1,
-    "ingest",
-    include_str!("../../../migrations/sqlite/0001_ingest.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "ingest",
+        include_str!("../../../migrations/sqlite/0001_ingest.sql"),
+    ),
+    (
+        3,
+        "delivery",
+        include_str!("../../../migrations/sqlite/0003_delivery.sql"),
+    ),
+];
 
 /// The schema version recorded in the database; 0 for a new database. Only reads, so that opening
 /// an up-to-date database never waits for another process's writes.

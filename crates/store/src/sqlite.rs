@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::PersonRecord;
+use crate::delivery::{self, *};
 use crate::types::*;
 use crate::{Result, Store, StoreError, migrate};
 
@@ -350,13 +351,25 @@ fn apply_snapshot(
         .execute((account, &snapshot.object_id, person))?;
     }
     for person in dirty {
-        conn.prepare_cached(
-            "INSERT INTO dirty_customers (account, customer_ref, since) VALUES (?1, ?2, ?3)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute((account, person, at))?;
+        delivery::mark_dirty(conn, account, person, at)?;
     }
     Ok(true)
+}
+
+pub(crate) fn insert_log(conn: &Connection, entry: &LogEntry) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_log (at, account, kind, level, message, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        entry.at,
+        entry.account,
+        entry.kind,
+        entry.level.as_str(),
+        entry.message,
+        entry.detail.as_ref().map(|d| d.to_string()),
+    ])?;
+    Ok(())
 }
 
 fn set_cursor(conn: &Connection, account: &str, name: &str, value: &str, at: UnixMs) -> Result<()> {
@@ -551,22 +564,7 @@ impl Store for SqliteStore {
     }
 
     async fn log(&self, entry: LogEntry) -> Result<()> {
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO sync_log (at, account, kind, level, message, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![
-                entry.at,
-                entry.account,
-                entry.kind,
-                entry.level.as_str(),
-                entry.message,
-                entry.detail.as_ref().map(|d| d.to_string()),
-            ])?;
-            Ok(())
-        })
-        .await
+        self.write(move |conn| insert_log(conn, &entry)).await
     }
 
     async fn recent_log(&self, account: Option<&str>, limit: usize) -> Result<Vec<LogRecord>> {
@@ -727,6 +725,84 @@ impl Store for SqliteStore {
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
         .await
+    }
+
+    async fn mark_all_dirty(&self, account: &str, at: UnixMs) -> Result<usize> {
+        let account = account.to_owned();
+        self.write(move |conn| delivery::mark_all_dirty(conn, &account, at))
+            .await
+    }
+
+    async fn dirty_marks(&self, account: &str, limit: usize) -> Result<Vec<DirtyMark>> {
+        let account = account.to_owned();
+        self.read(move |conn| delivery::dirty_marks(conn, &account, limit))
+            .await
+    }
+
+    async fn delivery_state(&self, sync: &str, person: &str) -> Result<DeliveryState> {
+        let (sync, person) = (sync.to_owned(), person.to_owned());
+        self.read(move |conn| delivery::delivery_state(conn, &sync, &person))
+            .await
+    }
+
+    async fn commit_reconciled(
+        &self,
+        account: &str,
+        batch: Vec<Reconciled>,
+        now: UnixMs,
+    ) -> Result<ReconcileStats> {
+        let account = account.to_owned();
+        self.write(move |conn| delivery::commit_reconciled(conn, &account, &batch, now))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        destination: &str,
+        now: UnixMs,
+        lease_until: UnixMs,
+        limit: usize,
+    ) -> Result<Vec<Claimed>> {
+        let destination = destination.to_owned();
+        self.write(move |conn| delivery::claim(conn, &destination, now, lease_until, limit))
+            .await
+    }
+
+    async fn finish(&self, results: Vec<Delivered>, now: UnixMs) -> Result<()> {
+        self.write(move |conn| delivery::finish(conn, &results, now))
+            .await
+    }
+
+    async fn dead_letters(
+        &self,
+        destination: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<OutboxEntry>> {
+        let destination = destination.map(str::to_owned);
+        self.read(move |conn| delivery::dead_letters(conn, destination.as_deref(), limit))
+            .await
+    }
+
+    async fn replay(&self, id: Option<i64>, now: UnixMs) -> Result<usize> {
+        self.write(move |conn| delivery::replay(conn, id, now))
+            .await
+    }
+
+    async fn next_due(&self, destination: &str) -> Result<Option<UnixMs>> {
+        let destination = destination.to_owned();
+        self.read(move |conn| delivery::next_due(conn, &destination))
+            .await
+    }
+
+    async fn outbox_summary(&self, now: UnixMs) -> Result<Vec<OutboxSummary>> {
+        self.read(move |conn| delivery::outbox_summary(conn, now))
+            .await
+    }
+
+    async fn person_keys(&self, account: &str, after: &str, limit: usize) -> Result<Vec<String>> {
+        let (account, after) = (account.to_owned(), after.to_owned());
+        self.read(move |conn| delivery::person_keys(conn, &account, &after, limit))
+            .await
     }
 }
 

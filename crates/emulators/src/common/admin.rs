@@ -141,6 +141,11 @@ impl RequestLog {
         g.by_endpoint.get(endpoint).copied().unwrap_or(0)
     }
 
+    /// Requests recorded so far.
+    pub fn total(&self) -> u64 {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).total
+    }
+
     /// Requests answered with `status`.
     pub fn status_count(&self, status: u16) -> u64 {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,0 +1,255 @@
+//! `[[destinations]]`: the marketing platforms paysync writes to, one table per connected account.
+//!
+//! ```toml
+//! [[destinations]]
+//! name = "cc"
+//! kind = "constant_contact"
+//! client_id = "…"
+//! client_secret = "env:CC_CLIENT_SECRET"
+//! redirect_uri = "https://paysync.example.com/oauth/cc/callback"
+//! refresh_token = "env:CC_REFRESH_TOKEN"   # first token; rotated ones are kept in the store
+//!
+//! [[destinations]]
+//! name = "ac"
+//! kind = "activecampaign"
+//! api_url = "https://youraccount.api-us1.com"
+//! api_token = "env:AC_API_TOKEN"
+//!
+//! [[destinations]]
+//! name = "mc"
+//! kind = "mailchimp"
+//! api_key = "env:MC_API_KEY"   # <key>-<data centre>
+//! list_id = "a1b2c3d4e5"
+//! ```
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use super::{Problems, resolve_secret, valid_name};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RawDestination {
+    ConstantContact(RawConstantContact),
+    #[serde(rename = "activecampaign")]
+    ActiveCampaign(RawActiveCampaign),
+    Mailchimp(RawMailchimp),
+}
+
+/// Settings every destination has.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    /// Requests per second; the vendor's documented limit by default.
+    pub rate_limit_per_sec: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConstantContact {
+    pub name: String,
+    /// API base (default `https://api.cc.email/v3`); the emulator's URL in tests and the demo.
+    pub api_base: Option<String>,
+    /// Where the authorization server lives (default Constant Contact's), for the emulator.
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub client_id: String,
+    /// `env:NAME`; absent for a public (PKCE-only) client.
+    pub client_secret: Option<String>,
+    pub redirect_uri: String,
+    /// `env:NAME`: a refresh token to start from. After its first use the rotated tokens are kept
+    /// (encrypted) in the store and this value is ignored.
+    pub refresh_token: Option<String>,
+    #[serde(flatten)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawActiveCampaign {
+    pub name: String,
+    /// `https://<account>.api-us1.com`.
+    pub api_url: String,
+    /// `env:NAME`.
+    pub api_token: String,
+    /// Send purchases as Deep Data orders.
+    #[serde(default)]
+    pub deep_data: bool,
+    #[serde(flatten)]
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMailchimp {
+    pub name: String,
+    /// `env:NAME`; the key ends with `-<data centre>`.
+    pub api_key: String,
+    /// The audience paysync writes to.
+    pub list_id: String,
+    /// API base (default `https://<dc>.api.mailchimp.com/3.0`), for the emulator.
+    pub api_base: Option<String>,
+    #[serde(flatten)]
+    pub limits: RawLimits,
+}
+
+/// A validated destination, secrets resolved.
+#[derive(Debug, Clone)]
+pub struct DestinationConfig {
+    pub name: String,
+    pub kind: DestinationKind,
+    pub rate_limit_per_sec: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub enum DestinationKind {
+    ConstantContact {
+        api_base: Option<String>,
+        authorize_url: Option<String>,
+        token_url: Option<String>,
+        client_id: String,
+        client_secret: Option<SecretString>,
+        redirect_uri: String,
+        refresh_token: Option<SecretString>,
+    },
+    ActiveCampaign {
+        api_url: String,
+        api_token: SecretString,
+        deep_data: bool,
+    },
+    Mailchimp {
+        api_key: SecretString,
+        list_id: String,
+        api_base: Option<String>,
+    },
+}
+
+impl RawDestination {
+    pub fn name(&self) -> &str {
+        match self {
+            RawDestination::ConstantContact(d) => &d.name,
+            RawDestination::ActiveCampaign(d) => &d.name,
+            RawDestination::Mailchimp(d) => &d.name,
+        }
+    }
+
+    fn limits(&self) -> &RawLimits {
+        match self {
+            RawDestination::ConstantContact(d) => &d.limits,
+            RawDestination::ActiveCampaign(d) => &d.limits,
+            RawDestination::Mailchimp(d) => &d.limits,
+        }
+    }
+}
+
+fn check_url(url: &str, path: &str, problems: &mut Problems) {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        problems.error(path, format!("{url:?} is not an http(s) URL"));
+    }
+}
+
+fn check_optional_url(url: &Option<String>, path: &str, problems: &mut Problems) {
+    if let Some(url) = url {
+        check_url(url, path, problems);
+    }
+}
+
+pub(super) fn resolve_destinations(
+    raw: &[RawDestination],
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) -> Vec<DestinationConfig> {
+    let mut out = Vec::new();
+    for (i, d) in raw.iter().enumerate() {
+        let at = |key: &str| format!("destinations[{i}].{key}");
+        let errors_before = problems.error_count();
+        if !valid_name(d.name()) {
+            problems.error(
+                at("name"),
+                format!(
+                    "{:?} must be 1-64 characters of a-z, 0-9, - and _",
+                    d.name()
+                ),
+            );
+        }
+        if raw[..i].iter().any(|e| e.name() == d.name()) {
+            problems.error(
+                at("name"),
+                format!("{:?} is used by an earlier destination", d.name()),
+            );
+        }
+        let limits = d.limits();
+        if limits.rate_limit_per_sec == Some(0) {
+            problems.error(at("rate_limit_per_sec"), "must be at least 1");
+        }
+        let kind = match d {
+            RawDestination::ConstantContact(cc) => {
+                check_optional_url(&cc.api_base, &at("api_base"), problems);
+                check_optional_url(&cc.authorize_url, &at("authorize_url"), problems);
+                check_optional_url(&cc.token_url, &at("token_url"), problems);
+                check_url(&cc.redirect_uri, &at("redirect_uri"), problems);
+                if cc.client_id.trim().is_empty() {
+                    problems.error(at("client_id"), "is empty");
+                }
+                let secret = |key: &str, raw: &Option<String>, problems: &mut Problems| {
+                    raw.as_deref()
+                        .and_then(|s| resolve_secret(s, &at(key), env, problems))
+                };
+                DestinationKind::ConstantContact {
+                    api_base: cc.api_base.clone(),
+                    authorize_url: cc.authorize_url.clone(),
+                    token_url: cc.token_url.clone(),
+                    client_id: cc.client_id.clone(),
+                    client_secret: secret("client_secret", &cc.client_secret, problems),
+                    redirect_uri: cc.redirect_uri.clone(),
+                    refresh_token: secret("refresh_token", &cc.refresh_token, problems),
+                }
+            }
+            RawDestination::ActiveCampaign(ac) => {
+                check_url(&ac.api_url, &at("api_url"), problems);
+                let token = resolve_secret(&ac.api_token, &at("api_token"), env, problems);
+                match token {
+                    Some(api_token) => DestinationKind::ActiveCampaign {
+                        api_url: ac.api_url.trim_end_matches('/').to_owned(),
+                        api_token,
+                        deep_data: ac.deep_data,
+                    },
+                    None => continue,
+                }
+            }
+            RawDestination::Mailchimp(mc) => {
+                check_optional_url(&mc.api_base, &at("api_base"), problems);
+                if mc.list_id.trim().is_empty() {
+                    problems.error(at("list_id"), "is empty");
+                }
+                let key = resolve_secret(&mc.api_key, &at("api_key"), env, problems);
+                if let Some(k) = &key
+                    && mc.api_base.is_none()
+                    && !k.expose_secret().contains('-')
+                {
+                    problems.error(
+                        at("api_key"),
+                        "does not end with -<data centre> (such as -us6); set api_base instead",
+                    );
+                }
+                match key {
+                    Some(api_key) => DestinationKind::Mailchimp {
+                        api_key,
+                        list_id: mc.list_id.clone(),
+                        api_base: mc.api_base.clone(),
+                    },
+                    None => continue,
+                }
+            }
+        };
+        if problems.error_count() > errors_before {
+            continue;
+        }
+        out.push(DestinationConfig {
+            name: d.name().to_owned(),
+            kind,
+            rate_limit_per_sec: limits.rate_limit_per_sec,
+        });
+    }
+    out
+}

@@ -1,0 +1,132 @@
+//! From the configuration to running parts: a connector per `[[destinations]]` entry, and a
+//! [`SyncPlan`] per `[[syncs]]` entry once the destination has the lists and fields it names.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use paysync_core::config::{DestinationConfig, DestinationKind, SyncConfig};
+use paysync_destinations::activecampaign::{ActiveCampaign, ActiveCampaignConfig, DeepDataConfig};
+use paysync_destinations::constant_contact::{
+    ConstantContact, ConstantContactConfig, OAuthClientConfig, TokenPair, TokenStore,
+};
+use paysync_destinations::mailchimp::{Mailchimp, MailchimpConfig};
+use paysync_destinations::{Destination, DestinationError, FieldSpec, ListId};
+use secrecy::SecretString;
+
+use crate::reconcile::SyncPlan;
+
+/// The connector of one destination. Constant Contact keeps its rotating tokens in
+/// `token_store`; a refresh token from the configuration seeds an empty store.
+pub async fn connector(
+    cfg: &DestinationConfig,
+    token_store: Arc<dyn TokenStore>,
+) -> Result<Arc<dyn Destination>, DestinationError> {
+    let connector: Arc<dyn Destination> = match &cfg.kind {
+        DestinationKind::ConstantContact {
+            api_base,
+            authorize_url,
+            token_url,
+            client_id,
+            client_secret,
+            redirect_uri,
+            refresh_token,
+        } => {
+            if let Some(refresh) = refresh_token
+                && token_store.load().await?.is_none()
+            {
+                // An access token that is already expired: the first call refreshes it.
+                token_store
+                    .save(&TokenPair {
+                        access_token: SecretString::from(String::new()),
+                        refresh_token: refresh.clone(),
+                        expires_at_ms: 0,
+                    })
+                    .await?;
+            }
+            let mut oauth =
+                OAuthClientConfig::new(client_id, client_secret.clone(), redirect_uri.clone());
+            if let Some(url) = authorize_url {
+                oauth.authorize_url = url.clone();
+            }
+            if let Some(url) = token_url {
+                oauth.token_url = url.clone();
+            }
+            let mut c = ConstantContactConfig::new(oauth, token_store);
+            if let Some(base) = api_base {
+                c.api_base = base.clone();
+            }
+            if let Some(rate) = cfg.rate_limit_per_sec {
+                c.http.requests_per_second = rate;
+            }
+            Arc::new(ConstantContact::new(c)?)
+        }
+        DestinationKind::ActiveCampaign {
+            api_url,
+            api_token,
+            deep_data,
+        } => {
+            let mut c = ActiveCampaignConfig::new(api_url.clone(), api_token.clone());
+            if *deep_data {
+                c.deep_data = Some(DeepDataConfig {
+                    service: "paysync".into(),
+                    externalid: cfg.name.clone(),
+                    name: "Stripe (paysync)".into(),
+                    logo_url: "https://stripe.com/favicon.ico".into(),
+                    link_url: "https://dashboard.stripe.com".into(),
+                });
+            }
+            if let Some(rate) = cfg.rate_limit_per_sec {
+                c.http.requests_per_second = rate;
+            }
+            Arc::new(ActiveCampaign::new(c)?)
+        }
+        DestinationKind::Mailchimp {
+            api_key,
+            list_id,
+            api_base,
+        } => {
+            let mut c = MailchimpConfig::new(api_key.clone(), ListId(list_id.clone()));
+            c.api_base = api_base.clone();
+            if let Some(rate) = cfg.rate_limit_per_sec {
+                c.http.requests_per_second = rate;
+            }
+            Arc::new(Mailchimp::new(c)?)
+        }
+    };
+    Ok(connector)
+}
+
+/// Makes sure the destination has the sync's lists and custom fields (creating what is missing
+/// where the vendor allows it) and returns the plan with the lists' ids.
+pub async fn prepare(
+    sync: &SyncConfig,
+    connector: &dyn Destination,
+) -> Result<SyncPlan, DestinationError> {
+    let names: Vec<String> = sync.rules.list_names().into_iter().collect();
+    let lists = if names.is_empty() {
+        BTreeMap::new()
+    } else {
+        connector
+            .ensure_lists(&names)
+            .await?
+            .into_iter()
+            .map(|l| (l.name, l.id))
+            .collect()
+    };
+    let fields: Vec<FieldSpec> = sync
+        .rules
+        .field_keys()
+        .into_iter()
+        .map(|key| FieldSpec {
+            label: key.clone(),
+            key,
+        })
+        .collect();
+    if !fields.is_empty() {
+        connector.ensure_fields(&fields).await?;
+    }
+    Ok(SyncPlan {
+        config: sync.clone(),
+        lists,
+    })
+}

@@ -1,0 +1,405 @@
+//! Delivery workers: one per destination, draining its outbox rows when they fall due.
+//!
+//! A worker leases a batch of due rows (oldest first), sends all their operations in one
+//! `Destination::apply` (the connector groups them into its bulk endpoints), and settles each
+//! row from its operations' outcomes:
+//! - applied operations become the new acknowledged state (`core::reconcile::acknowledge`);
+//! - a consent refusal is not an error: the destination's opt-out is recorded in the
+//!   acknowledged state so the diff never asks again, and the refusal is logged;
+//! - transient failures (network, 5xx, 429) are retried with exponential backoff and full
+//!   jitter, never sooner than the vendor's `Retry-After`;
+//! - an exhausted quota or revoked credentials pause the whole destination (until the quota
+//!   resets, or for [`AUTH_PAUSE_MS`] before trying the credentials again) without counting
+//!   against the rows;
+//! - validation errors and other permanent failures make the row a dead letter, with the reason.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use paysync_core::UnixMs;
+use paysync_core::contact::{RemoteConsent, RemoteContact};
+use paysync_core::ops::Op;
+use paysync_core::reconcile::acknowledge;
+use paysync_destinations::{Destination, ErrorKind, ItemOutcome};
+use paysync_store::{Claimed, Delivered, Level, LogEntry, Next, Store, StoreError};
+use rand::Rng;
+use serde_json::json;
+use tokio::sync::{Notify, watch};
+
+use crate::now_ms;
+
+/// How long a destination whose credentials were refused waits before trying them again.
+pub const AUTH_PAUSE_MS: i64 = 5 * 60_000;
+
+/// Retry and leasing settings of a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// First retry waits up to this long.
+    pub base_ms: i64,
+    /// No retry waits longer than this (unless the vendor says so).
+    pub cap_ms: i64,
+    /// How long a claimed row is held; a worker that dies releases its rows when this runs out.
+    pub lease_ms: i64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            base_ms: 1_000,
+            cap_ms: 10 * 60_000,
+            lease_ms: 5 * 60_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Full jitter: uniformly in [0, min(cap, base·2^attempts)], and never before `retry_after`.
+    pub fn delay_ms(
+        &self,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> i64 {
+        let ceiling = self
+            .base_ms
+            .saturating_mul(1_i64 << attempts.min(30))
+            .min(self.cap_ms);
+        let jittered = rng.random_range(0..=ceiling.max(0));
+        let floor = retry_after.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        jittered.max(floor)
+    }
+}
+
+/// Counts of one delivery round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundStats {
+    pub rows: usize,
+    pub ops: usize,
+    pub done: usize,
+    pub retried: usize,
+    pub dead: usize,
+}
+
+/// The worker of one destination.
+pub struct Deliverer {
+    pub store: Arc<dyn Store>,
+    /// The destination's name in the configuration.
+    pub destination: String,
+    pub connector: Arc<dyn Destination>,
+    pub policy: RetryPolicy,
+    /// Rows per round.
+    pub batch: usize,
+    /// Until when the destination is paused (quota, credentials), ms; 0 when it is not.
+    paused_until: AtomicI64,
+    /// Woken when rows may have become due sooner than the worker planned.
+    pub wake: Arc<Notify>,
+}
+
+/// Why a row was not settled in full.
+enum Trouble {
+    Transient(String, Option<Duration>),
+    Pause(String, UnixMs),
+    Dead(String),
+}
+
+impl Deliverer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        destination: impl Into<String>,
+        connector: Arc<dyn Destination>,
+        policy: RetryPolicy,
+    ) -> Self {
+        let caps = connector.capabilities();
+        // Enough rows to fill the connector's bulk call, bounded so a round stays short.
+        let batch = caps.max_bulk_contacts.clamp(1, 1_000);
+        Deliverer {
+            store,
+            destination: destination.into(),
+            connector,
+            policy,
+            batch,
+            paused_until: AtomicI64::new(0),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Until when the destination is paused, if it is.
+    pub fn paused_until(&self, now: UnixMs) -> Option<UnixMs> {
+        let until = self.paused_until.load(Ordering::Relaxed);
+        (until > now).then_some(until)
+    }
+
+    /// Delivers rounds until nothing is due; returns the totals.
+    pub async fn drain(&self) -> Result<RoundStats, StoreError> {
+        let mut total = RoundStats::default();
+        loop {
+            let round = self.round().await?;
+            total.rows += round.rows;
+            total.ops += round.ops;
+            total.done += round.done;
+            total.retried += round.retried;
+            total.dead += round.dead;
+            if round.rows < self.batch {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs until `shutdown` turns true: rounds while rows are due, otherwise sleeps until the
+    /// next row falls due (at most `idle`) or the worker is woken.
+    pub async fn run(self: Arc<Self>, idle: Duration, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let wait = match self.drain().await {
+                Ok(_) => self.next_wait(idle).await,
+                Err(e) => {
+                    tracing::error!(destination = %self.destination, error = %e, "delivery failed");
+                    idle
+                }
+            };
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+        }
+    }
+
+    async fn next_wait(&self, idle: Duration) -> Duration {
+        let now = now_ms();
+        if let Some(until) = self.paused_until(now) {
+            return Duration::from_millis((until - now) as u64).min(idle);
+        }
+        match self.store.next_due(&self.destination).await {
+            Ok(Some(due)) => Duration::from_millis((due - now).max(0) as u64).min(idle),
+            _ => idle,
+        }
+    }
+
+    /// One round: lease due rows, send their operations, settle them.
+    pub async fn round(&self) -> Result<RoundStats, StoreError> {
+        let now = now_ms();
+        if self.paused_until(now).is_some() {
+            return Ok(RoundStats::default());
+        }
+        let claimed = self
+            .store
+            .claim(
+                &self.destination,
+                now,
+                now + self.policy.lease_ms,
+                self.batch,
+            )
+            .await?;
+        if claimed.is_empty() {
+            return Ok(RoundStats::default());
+        }
+        let mut ops = Vec::new();
+        let mut ranges = Vec::with_capacity(claimed.len());
+        for c in &claimed {
+            let start = ops.len();
+            ops.extend(c.entry.ops.iter().cloned());
+            ranges.push(start..ops.len());
+        }
+        let started = Instant::now();
+        let outcomes = self.connector.apply(&ops).await;
+        let latency_ms = started.elapsed().as_millis() as i64;
+        let mut stats = RoundStats {
+            rows: claimed.len(),
+            ops: ops.len(),
+            ..RoundStats::default()
+        };
+        let done_at = now_ms();
+        let results: Vec<Delivered> = claimed
+            .iter()
+            .zip(ranges)
+            .map(|(c, range)| self.settle(c, &ops, &outcomes, range, done_at, latency_ms))
+            .inspect(|d| match d.next {
+                Next::Done => stats.done += 1,
+                Next::Retry { .. } => stats.retried += 1,
+                Next::Dead { .. } => stats.dead += 1,
+            })
+            .collect();
+        self.store.finish(results, done_at).await?;
+        Ok(stats)
+    }
+
+    fn settle(
+        &self,
+        claimed: &Claimed,
+        ops: &[Op],
+        outcomes: &[ItemOutcome],
+        range: Range<usize>,
+        now: UnixMs,
+        latency_ms: i64,
+    ) -> Delivered {
+        let entry = &claimed.entry;
+        let before = claimed.acknowledged.as_ref().map(|a| &a.contact);
+        let mut applied = Vec::new();
+        let mut left = Vec::new();
+        let mut remote_id = before.map(|b| b.remote_id.clone());
+        let mut learnt: Option<RemoteConsent> = None;
+        let mut refusals = Vec::new();
+        let mut trouble: Option<Trouble> = None;
+        for i in range {
+            let op = &ops[i];
+            let outcome = outcomes.get(i).cloned().unwrap_or_else(|| {
+                ItemOutcome::Invalid("the connector returned no outcome".into())
+            });
+            match outcome {
+                ItemOutcome::Ok(ack) => {
+                    applied.push(op.clone());
+                    remote_id = ack.remote_id.or(remote_id);
+                    learnt = ack.consent.or(learnt);
+                }
+                ItemOutcome::ConsentRefused { refusal, ack } => {
+                    if let Some(ack) = ack {
+                        remote_id = ack.remote_id.or(remote_id);
+                    }
+                    learnt = Some(refusal.current);
+                    refusals.push(refusal.reason);
+                }
+                ItemOutcome::Invalid(why) => {
+                    left.push(op.clone());
+                    trouble = worse(trouble, Trouble::Dead(why));
+                }
+                ItemOutcome::Failed(e) => {
+                    left.push(op.clone());
+                    let t = match e.kind {
+                        ErrorKind::Transient | ErrorKind::RateLimited => {
+                            Trouble::Transient(e.to_string(), e.retry_after)
+                        }
+                        ErrorKind::QuotaExhausted => {
+                            let reset = e.retry_after.unwrap_or(Duration::from_secs(3600));
+                            Trouble::Pause(e.to_string(), now + reset.as_millis() as i64)
+                        }
+                        ErrorKind::AuthRevoked => {
+                            Trouble::Pause(e.to_string(), now + AUTH_PAUSE_MS)
+                        }
+                        ErrorKind::Permanent | ErrorKind::Config => Trouble::Dead(e.to_string()),
+                    };
+                    trouble = worse(trouble, t);
+                }
+            }
+        }
+        let acknowledged = self.acknowledged(claimed, &applied, remote_id, learnt);
+        let (next, level, outcome) = match trouble {
+            None => (Next::Done, Level::Info, "delivered".to_owned()),
+            Some(Trouble::Transient(error, retry_after)) => {
+                let delay = self
+                    .policy
+                    .delay_ms(entry.attempts, retry_after, &mut rand::rng());
+                let next = Next::Retry {
+                    ops: left,
+                    due_at: now + delay,
+                    error: error.clone(),
+                    count_attempt: true,
+                };
+                (next, Level::Warn, format!("retry in {delay} ms: {error}"))
+            }
+            Some(Trouble::Pause(error, until)) => {
+                self.paused_until.fetch_max(until, Ordering::Relaxed);
+                let next = Next::Retry {
+                    ops: left,
+                    due_at: until,
+                    error: error.clone(),
+                    count_attempt: false,
+                };
+                (next, Level::Error, format!("destination paused: {error}"))
+            }
+            Some(Trouble::Dead(error)) => (
+                Next::Dead {
+                    ops: left,
+                    error: error.clone(),
+                },
+                Level::Error,
+                format!("dead letter: {error}"),
+            ),
+        };
+        let message = format!(
+            "{} → {}: {} {}",
+            entry.sync, self.destination, entry.person, outcome
+        );
+        let log = LogEntry {
+            at: now,
+            account: Some(entry.account.clone()),
+            kind: "delivery".into(),
+            level,
+            message,
+            detail: Some(json!({
+                "sync": entry.sync,
+                "destination": self.destination,
+                "person": entry.person,
+                "outbox_id": entry.id,
+                "ops": ops_summary(&entry.ops),
+                "attempt": entry.attempts + 1,
+                "latency_ms": latency_ms,
+                "consent_refusals": refusals,
+            })),
+        };
+        Delivered {
+            id: entry.id,
+            lease: claimed.lease,
+            sync: entry.sync.clone(),
+            person: entry.person.clone(),
+            acknowledged,
+            next,
+            log,
+        }
+    }
+
+    /// The acknowledged state after `applied`, with the consent the destination reported.
+    fn acknowledged(
+        &self,
+        claimed: &Claimed,
+        applied: &[Op],
+        remote_id: Option<String>,
+        learnt: Option<RemoteConsent>,
+    ) -> Option<RemoteContact> {
+        if applied.is_empty() && learnt.is_none() {
+            return None;
+        }
+        let before = claimed.acknowledged.as_ref().map(|a| &a.contact);
+        let id = remote_id.unwrap_or_default();
+        let mut state = acknowledge(before, &id, applied).or_else(|| before.cloned());
+        if let Some(consent) = learnt {
+            let email = claimed.entry.ops.first().map(|op| op.email().clone())?;
+            let contact = state.get_or_insert_with(|| RemoteContact::new(id, email, consent));
+            contact.consent = consent;
+        }
+        state
+    }
+}
+
+/// The more serious of two troubles: dead over paused over transient.
+fn worse(a: Option<Trouble>, b: Trouble) -> Option<Trouble> {
+    let rank = |t: &Trouble| match t {
+        Trouble::Transient(..) => 0,
+        Trouble::Pause(..) => 1,
+        Trouble::Dead(..) => 2,
+    };
+    match a {
+        Some(a) if rank(&a) >= rank(&b) => Some(a),
+        _ => Some(b),
+    }
+}
+
+/// What the operations were, without personal data: kinds with the lists, tags and field keys.
+pub fn ops_summary(ops: &[Op]) -> Vec<serde_json::Value> {
+    ops.iter()
+        .map(|op| match op {
+            Op::Upsert(c) => json!({"op": "upsert", "consent": c.consent,
+                                    "lists": c.lists.len(), "fields": c.fields.keys().collect::<Vec<_>>()}),
+            Op::AddToLists(m) => json!({"op": "add_to_lists", "lists": m.lists}),
+            Op::RemoveFromLists(m) => json!({"op": "remove_from_lists", "lists": m.lists}),
+            Op::AddTags(t) => json!({"op": "add_tags", "tags": t.tags}),
+            Op::RemoveTags(t) => json!({"op": "remove_tags", "tags": t.tags}),
+            Op::SetFields(f) => json!({"op": "set_fields", "fields": f.fields.keys().collect::<Vec<_>>()}),
+            Op::RecordPurchase(p) => json!({"op": "record_purchase", "order": p.order_ref}),
+        })
+        .collect()
+}

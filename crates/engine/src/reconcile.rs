@@ -1,0 +1,199 @@
+//! The reconciler: for each dirty person and each sync of the account, the contact the
+//! destination should hold (`core::reconcile::desired`), diffed against what it acknowledged,
+//! queued in the outbox (`Store::commit_reconciled`). Delivery workers drain the outbox.
+//!
+//! A person whose row is in flight, or whose acknowledged state changed while they were being
+//! reconciled, stays dirty and is reconciled again on the next pass: the diff is always taken
+//! against the newest acknowledged state, so nothing is sent twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use paysync_core::ObjectKind;
+use paysync_core::config::SyncConfig;
+use paysync_core::contact::{Email, ListId};
+use paysync_core::profile::{PersonObject, Profile, fold};
+use paysync_core::reconcile::{Managed, Skip, SyncRules, desired, diff};
+use paysync_core::segments::Context;
+use paysync_core::{UnixMs, ops::Op};
+use paysync_store::{
+    Decision, DeliveryState, PersonRecord, ReconcileStats, Reconciled, Store, StoreError,
+};
+
+/// Persons per pass (one transaction of decisions).
+const BATCH: usize = 200;
+
+/// A sync ready to reconcile: its configuration and the destination's ids for its lists.
+#[derive(Debug, Clone)]
+pub struct SyncPlan {
+    pub config: SyncConfig,
+    /// List names (as segments name them) to the destination's ids.
+    pub lists: BTreeMap<String, ListId>,
+}
+
+impl SyncPlan {
+    pub fn rules(&self) -> SyncRules<'_> {
+        let r = &self.config.rules;
+        SyncRules {
+            segments: &r.segments,
+            event_tags: r.event_tags.as_ref(),
+            fields: &r.fields,
+            consent: r.consent,
+            lists: &self.lists,
+        }
+    }
+
+    pub fn managed(&self) -> Managed {
+        Managed::of(&self.rules())
+    }
+}
+
+/// The profile of a person as the store returned them.
+pub fn profile_of(person: &PersonRecord) -> Profile {
+    let objects: Vec<PersonObject<'_>> = person
+        .objects
+        .iter()
+        .map(|o| PersonObject {
+            kind: ObjectKind::from_object_field(&o.kind),
+            object_id: &o.object_id,
+            body: &o.body,
+            deleted: o.deleted,
+        })
+        .collect();
+    fold(&objects, &person.events_seen)
+}
+
+/// The outbox key of a person: their normalised email, when they have a valid one.
+pub fn person_key(profile: &Profile) -> Option<Email> {
+    profile
+        .identity
+        .email
+        .as_deref()
+        .and_then(|e| Email::parse(e).ok())
+}
+
+/// What one sync should do for one person, given what its destination acknowledged.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// These operations (empty: the destination already holds the desired contact).
+    Ops(Vec<Op>),
+    /// Not pushed, and why (held and counted).
+    Skipped(Skip),
+}
+
+/// The pure step: profile + rules + acknowledged state → operations.
+pub fn plan(plan: &SyncPlan, profile: &Profile, state: &DeliveryState, now_ms: UnixMs) -> Plan {
+    let ctx = Context {
+        now: now_ms.div_euclid(1000),
+        exists_in_destination: state.acknowledged.is_some(),
+    };
+    match desired(profile, &plan.rules(), &ctx) {
+        Ok(want) => Plan::Ops(diff(
+            &want,
+            state.acknowledged.as_ref().map(|a| &a.contact),
+            &plan.managed(),
+        )),
+        // A deleted person gets nothing more; deletion sync decides what else happens.
+        Err(Skip::Deleted) => Plan::Ops(Vec::new()),
+        Err(skip) => Plan::Skipped(skip),
+    }
+}
+
+/// Reconciles one Stripe account's dirty persons against its syncs.
+pub struct Reconciler {
+    pub store: Arc<dyn Store>,
+    pub account: String,
+    pub syncs: Vec<Arc<SyncPlan>>,
+}
+
+/// What a pass did, for logs and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassStats {
+    pub persons: usize,
+    pub store: ReconcileStats,
+    /// Persons without a usable email (held, never pushed).
+    pub held: usize,
+}
+
+impl Reconciler {
+    /// Reconciles dirty persons until none is left (or only deferred ones); returns the totals.
+    pub async fn drain(&self, now: impl Fn() -> UnixMs) -> Result<PassStats, StoreError> {
+        let mut total = PassStats::default();
+        loop {
+            let pass = self.pass(now()).await?;
+            total.persons += pass.persons;
+            total.held += pass.held;
+            total.store.queued += pass.store.queued;
+            total.store.unchanged += pass.store.unchanged;
+            total.store.deferred += pass.store.deferred;
+            // Only deferred persons left: they wait for their rows to come back from workers.
+            if pass.persons < BATCH || pass.store.deferred == pass.persons {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One batch of dirty persons.
+    pub async fn pass(&self, now: UnixMs) -> Result<PassStats, StoreError> {
+        let marks = self.store.dirty_marks(&self.account, BATCH).await?;
+        let mut stats = PassStats {
+            persons: marks.len(),
+            ..PassStats::default()
+        };
+        let mut batch = Vec::with_capacity(marks.len());
+        for mark in marks {
+            let person = self.store.person(&self.account, &mark.customer_ref).await?;
+            let profile = profile_of(&person);
+            let mut decisions = Vec::new();
+            match person_key(&profile) {
+                None => stats.held += 1,
+                Some(email) => {
+                    for sync in &self.syncs {
+                        decisions.extend(self.decide(sync, &profile, &email, now).await?);
+                    }
+                }
+            }
+            batch.push(Reconciled { mark, decisions });
+        }
+        if !batch.is_empty() {
+            stats.store = self
+                .store
+                .commit_reconciled(&self.account, batch, now)
+                .await?;
+        }
+        Ok(stats)
+    }
+
+    async fn decide(
+        &self,
+        sync: &SyncPlan,
+        profile: &Profile,
+        email: &Email,
+        now: UnixMs,
+    ) -> Result<Option<Decision>, StoreError> {
+        let state = self
+            .store
+            .delivery_state(&sync.config.name, email.as_str())
+            .await?;
+        let ops = match plan(sync, profile, &state, now) {
+            Plan::Ops(ops) => ops,
+            Plan::Skipped(skip) => {
+                tracing::warn!(
+                    sync = %sync.config.name,
+                    person = %email.as_str(),
+                    reason = ?skip,
+                    "person not pushed"
+                );
+                return Ok(None);
+            }
+        };
+        Ok(Some(Decision {
+            sync: sync.config.name.clone(),
+            destination: sync.config.destination.clone(),
+            person: email.as_str().to_owned(),
+            diffed_against: state.acknowledged.as_ref().map(|a| a.rev),
+            ops,
+            due_at: now + sync.config.coalesce_ms as i64,
+        }))
+    }
+}

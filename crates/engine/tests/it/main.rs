@@ -1,0 +1,3 @@
+//! The engine against a real SQLite store and the destination emulators on loopback.
+
+mod reconcile_deliver;

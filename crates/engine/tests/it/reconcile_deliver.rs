@@ -1,0 +1,365 @@
+//! Ledger → reconciler → outbox → delivery worker → Mailchimp emulator, and back again when the
+//! rules change, the destination fails, or a contact has opted out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use paysync_core::EventEnvelope;
+use paysync_core::config::{DestinationConfig, DestinationKind, SyncConfig, SyncRulesConfig};
+use paysync_core::contact::Consent;
+use paysync_core::segments::{Segment, Target};
+use paysync_destinations::Destination;
+use paysync_emulators::EmulatorHandle;
+use paysync_emulators::FaultConfig;
+use paysync_emulators::mailchimp::{MailchimpConfig, MailchimpEmulator, serve_mailchimp};
+use paysync_engine::connect::{connector, prepare};
+use paysync_engine::deliver::{Deliverer, RetryPolicy};
+use paysync_engine::reconcile::Reconciler;
+use paysync_store::{EventSource, InboxEvent, SqliteStore, Store};
+use secrecy::SecretString;
+use serde_json::Value;
+
+const ACCOUNT: &str = "main";
+
+fn event(id: &str, created: i64, object: &str) -> InboxEvent {
+    let kind = if object.contains(r#""object":"charge""#) {
+        "charge.succeeded"
+    } else {
+        "customer.created"
+    };
+    let payload = format!(
+        r#"{{"id":"{id}","object":"event","type":"{kind}","created":{created},"livemode":false,"data":{{"object":{object}}}}}"#
+    );
+    let envelope = EventEnvelope::parse(payload.as_bytes()).expect("event");
+    InboxEvent {
+        event_id: envelope.id.clone(),
+        event_type: envelope.event_type.clone(),
+        created,
+        livemode: false,
+        source: EventSource::Webhook,
+        payload,
+        received_at: 1_000,
+        refetch: false,
+    }
+}
+
+fn customer(n: u32) -> String {
+    format!(
+        r#"{{"id":"cus_{n}","object":"customer","email":"person{n}@example.com","name":"Person Number{n}","created":1700000000}}"#
+    )
+}
+
+fn charge(n: u32, customer: u32, amount: i64) -> String {
+    format!(
+        r#"{{"id":"ch_{n}","object":"charge","customer":"cus_{customer}","amount":{amount},"amount_captured":{amount},"amount_refunded":0,"currency":"usd","status":"succeeded","paid":true,"captured":true,"refunded":false,"created":1700000100}}"#
+    )
+}
+
+/// Four customers: 50, 150 and 250 dollars paid, and one who never paid.
+fn ledger_events() -> Vec<InboxEvent> {
+    let mut events: Vec<InboxEvent> = (1..=4)
+        .map(|n| event(&format!("evt_c{n}"), 1_700_000_000, &customer(n)))
+        .collect();
+    for (n, amount) in [(1, 5_000), (2, 15_000), (3, 25_000)] {
+        events.push(event(
+            &format!("evt_ch{n}"),
+            1_700_000_100,
+            &charge(n, n, amount),
+        ));
+    }
+    events
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    emu: EmulatorHandle<MailchimpEmulator>,
+    audience: String,
+    connector: Arc<dyn Destination>,
+}
+
+async fn rig() -> Rig {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(dir.path().join("paysync.db"), 1_000)
+            .await
+            .expect("store"),
+    );
+    let emu = serve_mailchimp(MailchimpConfig {
+        batch_delay_ms: 20,
+        ..MailchimpConfig::default()
+    })
+    .await
+    .expect("emulator");
+    let audience = emu.emulator.create_list("Customers");
+    let cfg = DestinationConfig {
+        name: "mc".into(),
+        kind: DestinationKind::Mailchimp {
+            api_key: SecretString::from("0123456789abcdef-us1".to_owned()),
+            list_id: audience.clone(),
+            api_base: Some(format!("{}/3.0", emu.url())),
+        },
+        rate_limit_per_sec: None,
+    };
+    let connector = connector(
+        &cfg,
+        Arc::new(paysync_destinations::constant_contact::MemoryTokenStore::new(None)),
+    )
+    .await
+    .expect("connector");
+    Rig {
+        _dir: dir,
+        store,
+        emu,
+        audience,
+        connector,
+    }
+}
+
+fn sync_with_threshold(cents: i64, consent: Consent) -> SyncConfig {
+    let rule: paysync_core::segments::Rule = serde_json::from_value(serde_json::json!({
+        "charged": {"total": {"gte": cents}}
+    }))
+    .expect("rule");
+    SyncConfig {
+        name: "to-mc".into(),
+        account: ACCOUNT.into(),
+        destination: "mc".into(),
+        rules: SyncRulesConfig {
+            consent,
+            segments: vec![Segment {
+                name: "Big spenders".into(),
+                target: Target::Tag("big-spender".into()),
+                sticky: false,
+                rule,
+            }],
+            event_tags: None,
+            fields: Vec::new(),
+        },
+        coalesce_ms: 0,
+    }
+}
+
+impl Rig {
+    async fn ingest(&self, events: Vec<InboxEvent>) {
+        self.store.ingest(ACCOUNT, events).await.expect("ingest");
+        while self
+            .store
+            .apply_pending(ACCOUNT, 100, 2_000)
+            .await
+            .expect("apply")
+            > 0
+        {}
+    }
+
+    async fn reconciler(&self, sync: &SyncConfig) -> Reconciler {
+        let plan = prepare(sync, self.connector.as_ref())
+            .await
+            .expect("prepare");
+        Reconciler {
+            store: self.store.clone(),
+            account: ACCOUNT.into(),
+            syncs: vec![Arc::new(plan)],
+        }
+    }
+
+    fn deliverer(&self) -> Deliverer {
+        Deliverer::new(
+            self.store.clone(),
+            "mc",
+            self.connector.clone(),
+            RetryPolicy {
+                base_ms: 10,
+                cap_ms: 50,
+                lease_ms: 60_000,
+            },
+        )
+    }
+
+    fn members(&self) -> Vec<Value> {
+        let state = self.emu.emulator.state_json();
+        state["lists"]
+            .as_array()
+            .and_then(|ls| ls.iter().find(|l| l["id"] == self.audience.as_str()))
+            .and_then(|l| l["members"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    fn tagged(&self, tag: &str) -> Vec<String> {
+        let mut emails: Vec<String> = self
+            .members()
+            .iter()
+            .filter(|m| {
+                m["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x == tag))
+            })
+            .filter_map(|m| m["email"].as_str().map(str::to_owned))
+            .collect();
+        emails.sort();
+        emails
+    }
+}
+
+fn now() -> i64 {
+    paysync_engine::now_ms()
+}
+
+#[tokio::test]
+async fn a_changed_segment_rule_sends_ops_to_exactly_the_affected_contacts() {
+    let rig = rig().await;
+    rig.ingest(ledger_events()).await;
+    let first = rig
+        .reconciler(&sync_with_threshold(10_000, Consent::NonMarketing))
+        .await;
+    let stats = first.drain(now).await.expect("reconcile");
+    assert_eq!((stats.persons, stats.store.queued), (4, 4));
+    let delivered = rig.deliverer().drain().await.expect("deliver");
+    assert_eq!((delivered.rows, delivered.done), (4, 4));
+    assert_eq!(rig.members().len(), 4);
+    assert_eq!(
+        rig.tagged("big-spender"),
+        ["person2@example.com", "person3@example.com"]
+    );
+
+    // Nothing changed: nothing to do, even when everyone is re-examined.
+    rig.store
+        .mark_all_dirty(ACCOUNT, now())
+        .await
+        .expect("mark");
+    let again = first.drain(now).await.expect("reconcile");
+    assert_eq!((again.persons, again.store.queued), (4, 0));
+
+    // The threshold moves from $100 to $200: only person 2 leaves the tag.
+    let second = rig
+        .reconciler(&sync_with_threshold(20_000, Consent::NonMarketing))
+        .await;
+    rig.store
+        .mark_all_dirty(ACCOUNT, now())
+        .await
+        .expect("mark");
+    let stats = second.drain(now).await.expect("reconcile");
+    assert_eq!(stats.store.queued, 1, "{stats:?}");
+    let summary = rig.store.outbox_summary(now()).await.expect("summary");
+    assert_eq!(summary[0].pending, 1);
+    let calls_before = rig.emu.emulator.requests().total();
+    let delivered = rig.deliverer().drain().await.expect("deliver");
+    assert_eq!((delivered.rows, delivered.ops), (1, 1));
+    assert!(rig.emu.emulator.requests().total() > calls_before);
+    assert_eq!(rig.tagged("big-spender"), ["person3@example.com"]);
+    assert!(
+        rig.store
+            .dead_letters(None, 10)
+            .await
+            .expect("dead")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_events_converge_and_send_nothing_more() {
+    let rig = rig().await;
+    let mut events = ledger_events();
+    events.reverse();
+    rig.ingest(events).await;
+    let reconciler = rig
+        .reconciler(&sync_with_threshold(10_000, Consent::NonMarketing))
+        .await;
+    reconciler.drain(now).await.expect("reconcile");
+    rig.deliverer().drain().await.expect("deliver");
+    let calls = rig.emu.emulator.requests().total();
+    // Every event again, in order this time: the ledger does not move, nobody is dirty.
+    rig.ingest(ledger_events()).await;
+    let stats = reconciler.drain(now).await.expect("reconcile");
+    assert_eq!(stats.store.queued, 0);
+    assert_eq!(rig.deliverer().drain().await.expect("deliver").rows, 0);
+    assert_eq!(rig.emu.emulator.requests().total(), calls);
+    assert_eq!(
+        rig.tagged("big-spender"),
+        ["person2@example.com", "person3@example.com"]
+    );
+}
+
+#[tokio::test]
+async fn an_outage_only_delays_and_leaves_no_dead_letters() {
+    let rig = rig().await;
+    rig.ingest(ledger_events()).await;
+    let reconciler = rig
+        .reconciler(&sync_with_threshold(10_000, Consent::NonMarketing))
+        .await;
+    reconciler.drain(now).await.expect("reconcile");
+    rig.emu.emulator.faults().set(FaultConfig {
+        outage: true,
+        ..FaultConfig::default()
+    });
+    let deliverer = rig.deliverer();
+    let failed = deliverer.drain().await.expect("deliver");
+    assert_eq!((failed.rows, failed.retried, failed.dead), (4, 4, 0));
+    assert!(rig.members().is_empty());
+    rig.emu.emulator.faults().set(FaultConfig::default());
+    // Retries fall due within the policy's cap (50 ms).
+    let mut done = 0;
+    for _ in 0..100 {
+        done += deliverer.drain().await.expect("deliver").done;
+        if done == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(done, 4);
+    assert_eq!(rig.members().len(), 4);
+    assert!(
+        rig.store
+            .dead_letters(None, 10)
+            .await
+            .expect("dead")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_unsubscribed_contact_is_not_resubscribed_and_is_not_asked_again() {
+    let rig = rig().await;
+    rig.ingest(ledger_events()).await;
+    let reconciler = rig
+        .reconciler(&sync_with_threshold(10_000, Consent::NonMarketing))
+        .await;
+    reconciler.drain(now).await.expect("reconcile");
+    rig.deliverer().drain().await.expect("deliver");
+    rig.emu
+        .emulator
+        .unsubscribe("person2@example.com", &rig.audience, None)
+        .expect("unsubscribe");
+    // The business now asks for marketing consent for everyone.
+    let subscribed = rig
+        .reconciler(&sync_with_threshold(10_000, Consent::Subscribed))
+        .await;
+    rig.store
+        .mark_all_dirty(ACCOUNT, now())
+        .await
+        .expect("mark");
+    subscribed.drain(now).await.expect("reconcile");
+    let round = rig.deliverer().drain().await.expect("deliver");
+    assert_eq!(round.dead, 0);
+    assert_eq!(
+        rig.emu
+            .emulator
+            .member_status(&rig.audience, "person2@example.com")
+            .as_deref(),
+        Some("unsubscribed")
+    );
+    assert_eq!(
+        rig.emu
+            .emulator
+            .member_status(&rig.audience, "person1@example.com")
+            .as_deref(),
+        Some("subscribed")
+    );
+    // The refusal taught paysync the opt-out: nothing more is asked of person 2.
+    rig.store
+        .mark_all_dirty(ACCOUNT, now())
+        .await
+        .expect("mark");
+    let stats = subscribed.drain(now).await.expect("reconcile");
+    assert_eq!(stats.store.queued, 0, "{stats:?}");
+}
