@@ -208,3 +208,187 @@ pub(super) fn resolve_syncs(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{ConfigProblem, DestinationKind, RawConfig, Severity};
+    use crate::contact::Consent;
+    use secrecy::ExposeSecret;
+
+    const BASE: &str = r#"
+[[stripe.accounts]]
+name = "main"
+api_key = "env:KEY"
+webhook_secrets = ["env:WHSEC"]
+mode = "test"
+
+[[destinations]]
+name = "cc"
+kind = "constant_contact"
+client_id = "abc"
+client_secret = "env:CC_SECRET"
+redirect_uri = "https://paysync.example.com/oauth/cc"
+refresh_token = "env:CC_REFRESH"
+
+[[destinations]]
+name = "ac"
+kind = "activecampaign"
+api_url = "https://acct.api-us1.com/"
+api_token = "env:AC_TOKEN"
+deep_data = true
+
+[[destinations]]
+name = "mc"
+kind = "mailchimp"
+api_key = "env:MC_KEY"
+list_id = "a1b2c3"
+rate_limit_per_sec = 5
+"#;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "KEY" => Some("sk_test_1".into()),
+            "MC_KEY" => Some("0123-us6".into()),
+            "WHSEC" | "CC_SECRET" | "CC_REFRESH" | "AC_TOKEN" => Some(format!("{name}-value")),
+            _ => None,
+        }
+    }
+
+    fn resolve(extra: &str) -> Result<crate::config::Config, Vec<ConfigProblem>> {
+        let raw: RawConfig = toml::from_str(&format!("{BASE}{extra}")).expect("toml");
+        raw.resolve(&env).map(|(c, _)| c)
+    }
+
+    fn error_paths(extra: &str) -> Vec<String> {
+        resolve(extra)
+            .expect_err("invalid")
+            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.path)
+            .collect()
+    }
+
+    #[test]
+    fn destinations_and_syncs_resolve_with_defaults() {
+        let config = resolve(
+            r#"
+[[syncs]]
+name = "to-cc"
+destination = "cc"
+payment_activity_lists = true
+fields = [{ to = "company", from = "metadata.company" }]
+
+[[syncs.segments]]
+name = "Big spenders"
+tag = "big-spender"
+rule = { charged = { total = { gte = 10000 } } }
+
+[[syncs]]
+name = "to-ac"
+destination = "ac"
+consent = "subscribed"
+event_tags = {}
+coalesce_ms = 500
+"#,
+        )
+        .expect("valid");
+        assert_eq!(config.destinations.len(), 3);
+        match &config.destination("ac").expect("ac").kind {
+            DestinationKind::ActiveCampaign {
+                api_url,
+                api_token,
+                deep_data,
+            } => {
+                assert_eq!(api_url, "https://acct.api-us1.com");
+                assert_eq!(api_token.expose_secret(), "AC_TOKEN-value");
+                assert!(deep_data);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            config.destination("mc").expect("mc").rate_limit_per_sec,
+            Some(5)
+        );
+        let cc = &config.syncs[0];
+        assert_eq!(cc.account, "main");
+        assert_eq!(cc.rules.consent, Consent::NonMarketing);
+        assert_eq!(cc.coalesce_ms, super::DEFAULT_COALESCE_MS);
+        // Seven built-in lists, then the custom segment.
+        assert_eq!(cc.rules.segments.len(), 8);
+        assert!(cc.rules.list_names().contains("Stripe: Paying customers"));
+        assert_eq!(cc.rules.field_keys(), ["company"]);
+        let ac = &config.syncs[1];
+        assert_eq!(
+            ac.rules.event_tags.as_ref().map(|t| t.prefix.as_str()),
+            Some("stripe-integration")
+        );
+        assert_eq!(ac.coalesce_ms, 500);
+        assert_ne!(cc.rules.fingerprint(), ac.rules.fingerprint());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let paths = error_paths(
+            r#"
+[[destinations]]
+name = "cc"
+kind = "mailchimp"
+api_key = "env:MISSING"
+list_id = ""
+
+[[syncs]]
+name = "Bad Name"
+account = "nope"
+destination = "nowhere"
+consent = "unsubscribed"
+coalesce_ms = 120000
+fields = [{ to = "x", value = "1" }, { to = "x", value = "2" }]
+
+[[syncs.segments]]
+name = "a"
+tag = "a"
+rule = { charged = {} }
+
+[[syncs.segments]]
+name = "a"
+tag = "b"
+rule = { refunded = {} }
+"#,
+        );
+        assert_eq!(
+            paths,
+            [
+                "destinations[3].name",
+                "destinations[3].list_id",
+                "destinations[3].api_key",
+                "syncs[0].name",
+                "syncs[0].account",
+                "syncs[0].destination",
+                "syncs[0].consent",
+                "syncs[0].coalesce_ms",
+                "syncs[0].segments[1].name",
+                "syncs[0].fields[1].to",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_mailchimp_key_without_its_data_centre_needs_an_api_base() {
+        let raw = BASE.replace("env:MC_KEY", "env:KEY");
+        let raw: RawConfig = toml::from_str(&raw).expect("toml");
+        let problems = raw.resolve(&env).expect_err("invalid");
+        assert_eq!(problems[0].path, "destinations[2].api_key");
+        assert!(!problems.iter().any(|p| p.message.contains("sk_test_1")));
+    }
+
+    #[test]
+    fn unknown_keys_and_kinds_are_refused() {
+        let bad_kind = format!("{BASE}\n[[destinations]]\nname = \"x\"\nkind = \"hubspot\"\n");
+        assert!(toml::from_str::<RawConfig>(&bad_kind).is_err());
+        let bad_key =
+            format!("{BASE}\n[[syncs]]\nname = \"s\"\ndestination = \"mc\"\ncolour = 1\n");
+        assert!(toml::from_str::<RawConfig>(&bad_key).is_err());
+        let bad_dest_key = BASE.replace("deep_data = true", "deep_data = true\nsecret_sauce = 1");
+        assert!(toml::from_str::<RawConfig>(&bad_dest_key).is_err());
+    }
+}
