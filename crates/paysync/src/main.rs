@@ -5,6 +5,7 @@ mod config_cmd;
 mod emulate;
 mod load;
 mod preview;
+mod replay;
 mod serve;
 mod status;
 
@@ -54,6 +55,18 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List dead letters: operations a destination refused for good, with the reason.
+    DeadLetters {
+        /// Only this destination.
+        #[arg(long)]
+        destination: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send dead letters again (after fixing their cause).
+    Replay(replay::Args),
     /// Check or create the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -93,6 +106,12 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Preview(args) => preview::run(load::load(&cli.config)?, args).await?,
         Command::Status { json } => status::run(load::load(&cli.config)?, json).await?,
+        Command::DeadLetters {
+            destination,
+            limit,
+            json,
+        } => replay::list(load::load(&cli.config)?, destination, limit, json).await?,
+        Command::Replay(args) => replay::run(load::load(&cli.config)?, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

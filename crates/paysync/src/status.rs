@@ -11,18 +11,45 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<()> {
     for account in &config.accounts {
         all.push(account_status(&store, account).await?);
     }
+    let now = paysync_engine::now_ms();
+    let outbox = store.outbox_summary(now).await?;
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({ "accounts": all }))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "accounts": all, "destinations": outbox })
+            )?
         );
     } else {
-        let now = paysync_engine::now_ms();
         for s in &all {
             print_account(s, now);
         }
+        print_outbox(&config, &outbox, now);
     }
     Ok(())
+}
+
+fn print_outbox(config: &Config, outbox: &[paysync_store::OutboxSummary], now: i64) {
+    for d in &config.destinations {
+        let Some(o) = outbox.iter().find(|o| o.destination == d.name) else {
+            println!("destination {}: nothing queued", d.name);
+            continue;
+        };
+        let oldest = match o.oldest_due_at {
+            Some(at) if at <= now => format!(", oldest due {}", ago(Some(at), now)),
+            _ => String::new(),
+        };
+        println!(
+            "destination {}: {} queued ({} due, {} in flight{oldest}), {} dead letters",
+            d.name, o.pending, o.due, o.in_flight, o.dead
+        );
+        if o.dead > 0 {
+            println!(
+                "  !! see them with `paysync dead-letters --destination {0}`; after fixing the cause, `paysync replay --all`",
+                d.name
+            );
+        }
+    }
 }
 
 fn ago(at: Option<i64>, now: i64) -> String {

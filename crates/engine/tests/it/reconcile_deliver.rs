@@ -363,3 +363,60 @@ async fn an_unsubscribed_contact_is_not_resubscribed_and_is_not_asked_again() {
     let stats = subscribed.drain(now).await.expect("reconcile");
     assert_eq!(stats.store.queued, 0, "{stats:?}");
 }
+
+#[tokio::test]
+async fn a_permanent_refusal_is_a_dead_letter_until_replayed() {
+    let rig = rig().await;
+    rig.ingest(ledger_events()).await;
+    let reconciler = rig
+        .reconciler(&sync_with_threshold(10_000, Consent::NonMarketing))
+        .await;
+    reconciler.drain(now).await.expect("reconcile");
+    rig.emu.emulator.faults().set(FaultConfig {
+        error_rate: 1.0,
+        error_status: Some(400),
+        ..FaultConfig::default()
+    });
+    let round = rig.deliverer().drain().await.expect("deliver");
+    assert_eq!((round.rows, round.dead), (4, 4));
+    let dead = rig.store.dead_letters(Some("mc"), 10).await.expect("dead");
+    assert_eq!(dead.len(), 4);
+    assert!(
+        dead.iter()
+            .all(|d| d.last_error.as_deref().is_some_and(|e| e.contains("400")))
+    );
+    // Dead letters are not retried blindly, and the same change does not revive them.
+    rig.emu.emulator.faults().set(FaultConfig::default());
+    assert_eq!(rig.deliverer().drain().await.expect("deliver").rows, 0);
+    rig.store
+        .mark_all_dirty(ACCOUNT, now())
+        .await
+        .expect("mark");
+    assert_eq!(
+        reconciler.drain(now).await.expect("reconcile").store.queued,
+        0
+    );
+    assert_eq!(
+        rig.store.dead_letters(None, 10).await.expect("dead").len(),
+        4
+    );
+    // Replayed, they go through.
+    assert_eq!(
+        rig.store
+            .replay(Some(dead[0].id), now())
+            .await
+            .expect("replay"),
+        1
+    );
+    assert_eq!(rig.deliverer().drain().await.expect("deliver").done, 1);
+    assert_eq!(rig.store.replay(None, now()).await.expect("replay"), 3);
+    assert_eq!(rig.deliverer().drain().await.expect("deliver").done, 3);
+    assert_eq!(rig.members().len(), 4);
+    assert!(
+        rig.store
+            .dead_letters(None, 10)
+            .await
+            .expect("dead")
+            .is_empty()
+    );
+}
