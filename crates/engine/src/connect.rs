@@ -130,3 +130,37 @@ pub async fn prepare(
         lists,
     })
 }
+
+/// The cursor where `serve` records a sync's list ids.
+pub fn lists_cursor(sync: &str) -> String {
+    format!("sync.{sync}.lists")
+}
+
+/// A sync's plan without contacting its destination: the list ids `serve` recorded; a list the
+/// destination does not have yet stands for itself, as `new:<name>`.
+pub async fn offline_plan(
+    store: &dyn paysync_store::Store,
+    sync: &SyncConfig,
+) -> Result<SyncPlan, paysync_store::StoreError> {
+    let known: BTreeMap<String, ListId> = store
+        .cursor(&sync.account, &lists_cursor(&sync.name))
+        .await?
+        .and_then(|c| serde_json::from_str(&c.value).ok())
+        .unwrap_or_default();
+    let lists = sync
+        .rules
+        .list_names()
+        .into_iter()
+        .map(|name| {
+            let id = known
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| ListId(format!("new:{name}")));
+            (name, id)
+        })
+        .collect();
+    Ok(SyncPlan {
+        config: sync.clone(),
+        lists,
+    })
+}

@@ -8,6 +8,7 @@ pub mod catchup;
 mod clock;
 pub mod connect;
 pub mod deliver;
+pub mod impact;
 pub mod intake;
 pub mod reconcile;
 pub mod refetch;

@@ -243,11 +243,16 @@ async fn prepare_until_ready(
     loop {
         match crate::connect::prepare(sync, connector).await {
             Ok(plan) => {
-                let fingerprint = format!(
-                    "{}|{}",
-                    plan.config.rules.fingerprint(),
-                    serde_json::to_string(&plan.lists).unwrap_or_default()
-                );
+                let lists = serde_json::to_string(&plan.lists).unwrap_or_default();
+                let fingerprint = format!("{}|{lists}", plan.config.rules.fingerprint());
+                // The list ids, for `preview` and `--impact`, which must not touch destinations.
+                let lists_cursor = crate::connect::lists_cursor(&sync.name);
+                if let Err(e) = store
+                    .set_cursor(account, &lists_cursor, &lists, crate::now_ms())
+                    .await
+                {
+                    tracing::warn!(sync = %sync.name, error = %e, "cannot record the sync's list ids");
+                }
                 let cursor = format!("sync.{}.rules", sync.name);
                 let stored = store.cursor(account, &cursor).await.ok().flatten();
                 if stored.as_ref().map(|c| c.value.as_str()) != Some(fingerprint.as_str()) {

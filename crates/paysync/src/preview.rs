@@ -1,17 +1,22 @@
-//! `paysync preview --email … | --customer …`: a person as paysync sees them — every Stripe
-//! customer merged into one profile, and the built-in payment-activity lists and event tags they
-//! belong to now.
+//! `paysync preview`: what paysync would do, before it does it.
+//! - `--email … | --customer …`: one person as paysync sees them — every Stripe customer merged
+//!   into one profile, the lists and tags each sync gives them, and the operations each
+//!   destination would get now (against what it acknowledged).
+//! - `--impact` (with `--config new.toml` to preview a new configuration): for every person, how many would join or leave each list and
+//!   tag, and how many joins an unsubscribe would block — the blast radius of a configuration
+//!   change, computed without contacting any destination.
 
 use anyhow::bail;
 use paysync_core::config::Config;
-use paysync_core::profile::{PersonObject, fold};
-use paysync_core::segments::{Context, EventTags, membership, payment_activity_lists};
-use paysync_core::{ObjectKind, object::normalise_email};
+use paysync_core::object::normalise_email;
+use paysync_core::segments::{Context, membership};
+use paysync_engine::connect::offline_plan;
+use paysync_engine::reconcile::{Plan, SyncPlan, person_key, plan, profile_of};
 
 use crate::load;
 
 #[derive(clap::Args)]
-#[group(id = "who", required = true, multiple = false)]
+#[group(id = "who", multiple = false)]
 pub struct Args {
     /// The person's email (any case).
     #[arg(long, group = "who")]
@@ -19,6 +24,9 @@ pub struct Args {
     /// A Stripe customer id; the preview covers every customer sharing its email.
     #[arg(long, group = "who")]
     customer: Option<String>,
+    /// Count what the configuration would change for everyone.
+    #[arg(long, group = "who")]
+    impact: bool,
     /// Only this Stripe account (default: the first).
     #[arg(long)]
     account: Option<String>,
@@ -29,45 +37,66 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         Some(a) => a.name.clone(),
         None => bail!("no Stripe account is configured"),
     };
+    let store = load::open_store(&config).await?;
+    let mut plans: Vec<SyncPlan> = Vec::new();
+    for sync in config.syncs.iter().filter(|s| s.account == account) {
+        plans.push(offline_plan(store.as_ref(), sync).await?);
+    }
+    let now = paysync_engine::now_ms();
+    if args.impact {
+        if plans.is_empty() {
+            bail!("account {account} has no [[syncs]] to preview");
+        }
+        let impact = paysync_engine::impact::impact(store.as_ref(), &account, &plans, now).await?;
+        println!("{}", serde_json::to_string_pretty(&impact)?);
+        return Ok(());
+    }
     let key = match (&args.email, &args.customer) {
         (Some(email), _) => match normalise_email(email) {
             Some(e) => format!("email:{e}"),
             None => bail!("{email:?} is not an email address"),
         },
         (None, Some(customer)) => customer.clone(),
-        (None, None) => unreachable!("clap requires --email or --customer"),
+        (None, None) => bail!("say who: --email, --customer, or --impact for everyone"),
     };
-    let store = load::open_store(&config).await?;
     let person = store.person(&account, &key).await?;
     if person.objects.is_empty() {
         bail!("account {account} has nothing for {key}");
     }
-    let objects: Vec<PersonObject<'_>> = person
-        .objects
-        .iter()
-        .map(|o| PersonObject {
-            kind: ObjectKind::from_object_field(&o.kind),
-            object_id: &o.object_id,
-            body: &o.body,
-            deleted: o.deleted,
-        })
-        .collect();
-    let profile = fold(&objects, &person.events_seen);
-    let ctx = Context {
-        now: paysync_engine::now_ms().div_euclid(1000),
-        exists_in_destination: false,
-    };
-    let tags = EventTags {
-        prefix: "stripe-integration".into(),
-        rename: Default::default(),
-    };
-    let member = membership(&payment_activity_lists(), Some(&tags), &profile, &ctx);
+    let profile = profile_of(&person);
+    let mut syncs = Vec::new();
+    for sync in &plans {
+        let ctx = Context {
+            now: now.div_euclid(1000),
+            exists_in_destination: false,
+        };
+        let rules = sync.rules();
+        let member = membership(rules.segments, rules.event_tags, &profile, &ctx);
+        let ops = match person_key(&profile) {
+            None => serde_json::json!({"held": "no usable email: never pushed"}),
+            Some(email) => {
+                let state = store
+                    .delivery_state(&sync.config.name, email.as_str())
+                    .await?;
+                match plan(sync, &profile, &state, now) {
+                    Plan::Ops(ops) => serde_json::to_value(&ops)?,
+                    Plan::Skipped(skip) => serde_json::json!({"held": format!("{skip:?}")}),
+                }
+            }
+        };
+        syncs.push(serde_json::json!({
+            "sync": sync.config.name,
+            "destination": sync.config.destination,
+            "lists": member.lists,
+            "tags": member.tags,
+            "ops": ops,
+        }));
+    }
     let out = serde_json::json!({
         "account": account,
         "objects": person.objects.len(),
         "profile": profile,
-        "built_in_lists": member.lists,
-        "event_tags": member.tags,
+        "syncs": syncs,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

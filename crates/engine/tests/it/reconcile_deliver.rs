@@ -230,10 +230,22 @@ async fn a_changed_segment_rule_sends_ops_to_exactly_the_affected_contacts() {
     let again = first.drain(now).await.expect("reconcile");
     assert_eq!((again.persons, again.store.queued), (4, 0));
 
-    // The threshold moves from $100 to $200: only person 2 leaves the tag.
+    // The threshold moves from $100 to $200: only person 2 leaves the tag. The impact preview
+    // says so before anything is queued.
     let second = rig
         .reconciler(&sync_with_threshold(20_000, Consent::NonMarketing))
         .await;
+    let plans: Vec<_> = second.syncs.iter().map(|p| (**p).clone()).collect();
+    let impact = paysync_engine::impact::impact(rig.store.as_ref(), ACCOUNT, &plans, now())
+        .await
+        .expect("impact");
+    assert_eq!(impact[0].persons, 4);
+    assert_eq!(impact[0].contacts_changed, 1);
+    assert_eq!(impact[0].new_contacts, 0);
+    assert_eq!(
+        serde_json::to_value(&impact[0].tags).expect("json"),
+        serde_json::json!({"big-spender": {"join": 0, "leave": 1}})
+    );
     rig.store
         .mark_all_dirty(ACCOUNT, now())
         .await
