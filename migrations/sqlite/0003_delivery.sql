@@ -38,3 +38,14 @@ CREATE TABLE outbox (
 CREATE UNIQUE INDEX outbox_person ON outbox (sync, person);
 CREATE INDEX outbox_due ON outbox (destination, due_at) WHERE state = 'pending';
 CREATE INDEX outbox_dead ON outbox (destination, id) WHERE state = 'dead';
+
+-- People a sync does not push, and why (no email, invalid email, filtered out, unknown list):
+-- keyed by the person's email, or by their Stripe customer when they have none.
+CREATE TABLE held (
+    account TEXT    NOT NULL,
+    sync    TEXT    NOT NULL,
+    key     TEXT    NOT NULL,
+    reason  TEXT    NOT NULL,
+    since   INTEGER NOT NULL,
+    PRIMARY KEY (account, key, sync)
+) WITHOUT ROWID;

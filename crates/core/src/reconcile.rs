@@ -20,11 +20,13 @@ use crate::contact::{
 use crate::mapping::{FieldMapping, split_name};
 use crate::ops::{FieldChange, MembershipChange, Op, TagChange};
 use crate::profile::Profile;
-use crate::segments::{Context, EventTags, Segment, Target, membership};
+use crate::segments::{Context, EventTags, Rule, Segment, Target, membership};
 
 /// What a sync asks of one destination.
 #[derive(Debug, Clone)]
 pub struct SyncRules<'a> {
+    /// Only people matching this are pushed (PieSync's "sync only…"); others are held.
+    pub filter: Option<&'a Rule>,
     pub segments: &'a [Segment],
     pub event_tags: Option<&'a EventTags>,
     pub fields: &'a [FieldMapping],
@@ -43,6 +45,21 @@ pub enum Skip {
     Deleted,
     /// A segment names a list the destination does not have yet (ensure the catalog first).
     UnknownList(String),
+    /// The sync's filter does not match the person.
+    FilteredOut,
+}
+
+impl Skip {
+    /// A short machine-readable reason, as status counts it.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Skip::NoEmail => "no_email",
+            Skip::InvalidEmail(_) => "invalid_email",
+            Skip::Deleted => "deleted",
+            Skip::UnknownList(_) => "unknown_list",
+            Skip::FilteredOut => "filtered_out",
+        }
+    }
 }
 
 fn contact_address(p: &Profile) -> Option<Address> {
@@ -64,6 +81,9 @@ pub fn desired(p: &Profile, rules: &SyncRules<'_>, ctx: &Context) -> Result<Desi
     let email = Email::parse(raw).map_err(|e| Skip::InvalidEmail(e.to_string()))?;
     if p.identity.deleted {
         return Err(Skip::Deleted);
+    }
+    if rules.filter.is_some_and(|f| !f.matches(p, ctx)) {
+        return Err(Skip::FilteredOut);
     }
     let mut contact = DesiredContact::new(email, rules.consent);
     if let Some(name) = &p.identity.name {

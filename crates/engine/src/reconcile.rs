@@ -35,6 +35,7 @@ impl SyncPlan {
     pub fn rules(&self) -> SyncRules<'_> {
         let r = &self.config.rules;
         SyncRules {
+            filter: r.filter.as_ref(),
             segments: &r.segments,
             event_tags: r.event_tags.as_ref(),
             fields: &r.fields,
@@ -111,7 +112,7 @@ pub struct Reconciler {
 pub struct PassStats {
     pub persons: usize,
     pub store: ReconcileStats,
-    /// Persons without a usable email (held, never pushed).
+    /// Persons without a usable email (held by every sync, never pushed).
     pub held: usize,
 }
 
@@ -144,16 +145,32 @@ impl Reconciler {
         for mark in marks {
             let person = self.store.person(&self.account, &mark.customer_ref).await?;
             let profile = profile_of(&person);
+            let email = person_key(&profile);
             let mut decisions = Vec::new();
-            match person_key(&profile) {
-                None => stats.held += 1,
-                Some(email) => {
-                    for sync in &self.syncs {
-                        decisions.extend(self.decide(sync, &profile, &email, now).await?);
-                    }
+            let mut held = Vec::new();
+            for sync in &self.syncs {
+                let outcome = match &email {
+                    Some(email) => self.decide(sync, &profile, email, now).await?,
+                    None => Err(profile
+                        .identity
+                        .email
+                        .as_ref()
+                        .map_or(Skip::NoEmail, |e| Skip::InvalidEmail(e.clone()))),
+                };
+                match outcome {
+                    Ok(decision) => decisions.push(decision),
+                    Err(skip) => held.push((sync.config.name.clone(), skip.reason().to_owned())),
                 }
             }
-            batch.push(Reconciled { mark, decisions });
+            if email.is_none() {
+                stats.held += 1;
+            }
+            batch.push(Reconciled {
+                mark,
+                person: email.map(|e| e.as_str().to_owned()),
+                decisions,
+                held,
+            });
         }
         if !batch.is_empty() {
             stats.store = self
@@ -170,24 +187,16 @@ impl Reconciler {
         profile: &Profile,
         email: &Email,
         now: UnixMs,
-    ) -> Result<Option<Decision>, StoreError> {
+    ) -> Result<Result<Decision, Skip>, StoreError> {
         let state = self
             .store
             .delivery_state(&sync.config.name, email.as_str())
             .await?;
         let ops = match plan(sync, profile, &state, now) {
             Plan::Ops(ops) => ops,
-            Plan::Skipped(skip) => {
-                tracing::warn!(
-                    sync = %sync.config.name,
-                    person = %email.as_str(),
-                    reason = ?skip,
-                    "person not pushed"
-                );
-                return Ok(None);
-            }
+            Plan::Skipped(skip) => return Ok(Err(skip)),
         };
-        Ok(Some(Decision {
+        Ok(Ok(Decision {
             sync: sync.config.name.clone(),
             destination: sync.config.destination.clone(),
             person: email.as_str().to_owned(),

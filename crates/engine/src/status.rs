@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use paysync_core::UnixMs;
 use paysync_core::config::StripeAccount;
-use paysync_store::{KindCount, RejectionCount, Store, StoreError};
+use paysync_store::{HeldCount, KindCount, RejectionCount, Store, StoreError};
 use serde::Serialize;
 
 use crate::backfill::ResourceProgress;
@@ -22,6 +22,8 @@ pub struct AccountStatus {
     pub unattributed_objects: i64,
     /// Live customers without an email: held, never pushed.
     pub customers_without_email: i64,
+    /// People each sync holds back (no or invalid email, filtered out, unknown list), by reason.
+    pub held: Vec<HeldCount>,
     pub last_webhook_at: Option<UnixMs>,
     pub catchup: Option<CatchupStatus>,
     pub backfill: Vec<BackfillStatus>,
@@ -84,6 +86,7 @@ pub async fn account_status(
         dirty_customers: summary.dirty_customers,
         unattributed_objects: summary.unattributed_objects,
         customers_without_email: summary.customers_without_email,
+        held: store.held_counts(name).await?,
         last_webhook_at,
         catchup,
         backfill,

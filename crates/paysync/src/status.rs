@@ -84,6 +84,14 @@ fn print_account(s: &AccountStatus, now: i64) {
         "  held, never pushed: {} customers without email, {} objects naming no person",
         s.customers_without_email, s.unattributed_objects
     );
+    for h in &s.held {
+        println!(
+            "  sync {}: {} people held ({})",
+            h.sync,
+            h.count,
+            h.reason.replace('_', " ")
+        );
+    }
     println!("  last webhook: {}", ago(s.last_webhook_at, now));
     match &s.catchup {
         None => println!("  catch-up: never ran"),

@@ -94,7 +94,19 @@ pub struct Decision {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reconciled {
     pub mark: DirtyMark,
+    /// The person's normalised email, when they have a valid one.
+    pub person: Option<String>,
     pub decisions: Vec<Decision>,
+    /// Syncs that hold the person back, with the reason (replaces what was recorded before).
+    pub held: Vec<(String, String)>,
+}
+
+/// How many people a sync holds back, for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HeldCount {
+    pub sync: String,
+    pub reason: String,
+    pub count: i64,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -351,12 +363,43 @@ pub(crate) fn commit_reconciled(
                 stats.unchanged += 1;
             }
         }
+        record_held(conn, account, r, now)?;
         conn.prepare_cached(
             "DELETE FROM dirty_customers WHERE account = ?1 AND customer_ref = ?2 AND gen = ?3",
         )?
         .execute((account, &r.mark.customer_ref, r.mark.generation))?;
     }
     Ok(stats)
+}
+
+/// Replaces what was recorded as held for the person (under their email or their customer).
+fn record_held(conn: &Connection, account: &str, r: &Reconciled, now: UnixMs) -> Result<()> {
+    let key = r.person.as_deref().unwrap_or(&r.mark.customer_ref);
+    conn.prepare_cached("DELETE FROM held WHERE account = ?1 AND key IN (?2, ?3)")?
+        .execute((account, &r.mark.customer_ref, key))?;
+    for (sync, reason) in &r.held {
+        conn.prepare_cached(
+            "INSERT INTO held (account, sync, key, reason, since) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO UPDATE SET reason = excluded.reason",
+        )?
+        .execute((account, sync, key, reason, now))?;
+    }
+    Ok(())
+}
+
+pub(crate) fn held_counts(conn: &Connection, account: &str) -> Result<Vec<HeldCount>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sync, reason, COUNT(*) FROM held WHERE account = ?1
+          GROUP BY sync, reason ORDER BY sync, reason",
+    )?;
+    let rows = stmt.query_map([account], |r| {
+        Ok(HeldCount {
+            sync: r.get(0)?,
+            reason: r.get(1)?,
+            count: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 pub(crate) fn claim(

@@ -20,8 +20,8 @@ mod sqlite;
 mod types;
 
 pub use delivery::{
-    Acknowledged, Claimed, Decision, Delivered, DeliveryState, DirtyMark, Next, OutboxEntry,
-    OutboxState, OutboxSummary, ReconcileStats, Reconciled,
+    Acknowledged, Claimed, Decision, Delivered, DeliveryState, DirtyMark, HeldCount, Next,
+    OutboxEntry, OutboxState, OutboxSummary, ReconcileStats, Reconciled,
 };
 
 pub use sqlite::SqliteStore;
@@ -133,6 +133,8 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_summary(&self, now: UnixMs) -> Result<Vec<OutboxSummary>>;
     /// When the destination's next pending row falls due (or its lease runs out).
     async fn next_due(&self, destination: &str) -> Result<Option<UnixMs>>;
+    /// People each sync of the account holds back, by reason.
+    async fn held_counts(&self, account: &str) -> Result<Vec<HeldCount>>;
 }
 
 impl std::fmt::Debug for dyn Store {

@@ -788,6 +788,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn held_counts(&self, account: &str) -> Result<Vec<HeldCount>> {
+        let account = account.to_owned();
+        self.read(move |conn| delivery::held_counts(conn, &account))
+            .await
+    }
+
     async fn next_due(&self, destination: &str) -> Result<Option<UnixMs>> {
         let destination = destination.to_owned();
         self.read(move |conn| delivery::next_due(conn, &destination))

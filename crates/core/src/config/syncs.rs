@@ -7,6 +7,7 @@
 //! account = "main"              # Stripe account (default: the only one)
 //! destination = "cc"
 //! consent = "non_marketing"     # or "subscribed" / "pending" when the business has opt-in
+//! filter = { charged = {} }     # only people who paid (optional; the others are held)
 //! payment_activity_lists = true # Constant Contact's "Stripe: Paying customers" … lists
 //! event_tags = { prefix = "stripe-integration" }  # ActiveCampaign-style event tags
 //! fields = [ { to = "company", from = "metadata.company" } ]
@@ -25,7 +26,7 @@ use super::destinations::DestinationConfig;
 use super::{Problems, StripeAccount, valid_name};
 use crate::contact::Consent;
 use crate::mapping::FieldMapping;
-use crate::segments::{EventTags, Segment, Target, payment_activity_lists};
+use crate::segments::{EventTags, Rule, Segment, Target, payment_activity_lists};
 
 /// The coalescing window by default: a person's changes within it become one delivery.
 pub const DEFAULT_COALESCE_MS: u64 = 2_000;
@@ -38,6 +39,8 @@ pub struct RawSync {
     pub destination: String,
     #[serde(default = "RawSync::default_consent")]
     pub consent: Consent,
+    /// Only people matching this rule are pushed; the others are held and counted.
+    pub filter: Option<Rule>,
     #[serde(default)]
     pub payment_activity_lists: bool,
     pub event_tags: Option<EventTags>,
@@ -73,6 +76,7 @@ pub struct SyncConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncRulesConfig {
     pub consent: Consent,
+    pub filter: Option<Rule>,
     /// The built-in lists (when asked for) followed by the custom segments.
     pub segments: Vec<Segment>,
     pub event_tags: Option<EventTags>,
@@ -199,6 +203,7 @@ pub(super) fn resolve_syncs(
             destination: s.destination.clone(),
             rules: SyncRulesConfig {
                 consent: s.consent,
+                filter: s.filter.clone(),
                 segments,
                 event_tags: s.event_tags.clone(),
                 fields: s.fields.clone(),

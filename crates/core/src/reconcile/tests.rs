@@ -252,6 +252,7 @@ fn a_rule_change_touches_exactly_the_affected_contacts() {
         exists_in_destination: true,
     };
     let rules = |segments| SyncRules {
+        filter: None,
         segments,
         event_tags: None,
         fields: &[],
@@ -287,6 +288,7 @@ fn a_rule_change_touches_exactly_the_affected_contacts() {
 fn desired_needs_a_valid_email_and_a_live_person_and_known_lists() {
     let catalog = BTreeMap::new();
     let rules = SyncRules {
+        filter: None,
         segments: &[],
         event_tags: None,
         fields: &[],
@@ -308,8 +310,15 @@ fn desired_needs_a_valid_email_and_a_live_person_and_known_lists() {
     p.identity.deleted = true;
     assert_eq!(desired(&p, &rules, &ctx), Err(Skip::Deleted));
     p.identity.deleted = false;
+    let only_refunded: crate::segments::Rule = serde_json::from_str(r#"{"refunded": {}}"#).unwrap();
+    let filtered = SyncRules {
+        filter: Some(&only_refunded),
+        ..rules.clone()
+    };
+    assert_eq!(desired(&p, &filtered, &ctx), Err(Skip::FilteredOut));
     let segments = big_spenders(0);
     let rules = SyncRules {
+        filter: None,
         segments: &segments,
         ..rules
     };

@@ -127,6 +127,7 @@ fn sync_with_threshold(cents: i64, consent: Consent) -> SyncConfig {
         destination: "mc".into(),
         rules: SyncRulesConfig {
             consent,
+            filter: None,
             segments: vec![Segment {
                 name: "Big spenders".into(),
                 target: Target::Tag("big-spender".into()),
@@ -431,4 +432,36 @@ async fn a_permanent_refusal_is_a_dead_letter_until_replayed() {
             .expect("dead")
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn people_filtered_out_or_without_email_are_held_and_counted() {
+    let rig = rig().await;
+    let mut events = ledger_events();
+    events.push(event(
+        "evt_c5",
+        1_700_000_000,
+        r#"{"id":"cus_5","object":"customer","name":"No Email","created":1700000000}"#,
+    ));
+    rig.ingest(events).await;
+    let mut sync = sync_with_threshold(10_000, Consent::NonMarketing);
+    sync.rules.filter =
+        Some(serde_json::from_value(serde_json::json!({"charged": {}})).expect("rule"));
+    let reconciler = rig.reconciler(&sync).await;
+    let stats = reconciler.drain(now).await.expect("reconcile");
+    assert_eq!((stats.persons, stats.store.queued, stats.held), (5, 3, 1));
+    let held = rig.store.held_counts(ACCOUNT).await.expect("held");
+    let counts: Vec<(&str, i64)> = held.iter().map(|h| (h.reason.as_str(), h.count)).collect();
+    assert_eq!(counts, [("filtered_out", 1), ("no_email", 1)]);
+    rig.deliverer().drain().await.expect("deliver");
+    assert_eq!(rig.members().len(), 3);
+    // Person 4 pays: no longer held, pushed.
+    rig.ingest(vec![event("evt_ch4", 1_700_000_200, &charge(4, 4, 1_000))])
+        .await;
+    reconciler.drain(now).await.expect("reconcile");
+    rig.deliverer().drain().await.expect("deliver");
+    assert_eq!(rig.members().len(), 4);
+    let held = rig.store.held_counts(ACCOUNT).await.expect("held");
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].reason, "no_email");
 }
