@@ -129,6 +129,10 @@ const RECONCILE_EVERY: Duration = Duration::from_secs(1);
 const DELIVER_IDLE: Duration = Duration::from_secs(1);
 /// How long to wait before preparing a sync again when its destination failed.
 const PREPARE_RETRY: Duration = Duration::from_secs(30);
+/// How often everyone is re-reconciled: segments with relative dates ("paid within 30 days")
+/// change without any Stripe event.
+const SWEEP_EVERY_MS: i64 = 24 * 3_600_000;
+const SWEEP_CURSOR: &str = "reconcile.sweep";
 
 /// The reconcile-and-deliver side of `serve`: one delivery worker per destination, one
 /// reconciler per Stripe account that has syncs.
@@ -212,6 +216,7 @@ pub async fn spawn_sync_loops(
                 let reconciler = reconciler.clone();
                 let deliver_wakes = deliver_wakes.clone();
                 async move {
+                    sweep_if_due(&reconciler.store, &reconciler.account).await;
                     match reconciler.drain(crate::now_ms).await {
                         Ok(stats) if stats.store.queued > 0 => {
                             tracing::debug!(account = %reconciler.account, ?stats, "reconciled");
@@ -229,6 +234,44 @@ pub async fn spawn_sync_loops(
         reconcile_wakeups,
         deliverers,
     })
+}
+
+/// Marks everyone of the account dirty once every [`SWEEP_EVERY_MS`] (remembered across
+/// restarts), so time-relative segments are re-evaluated.
+async fn sweep_if_due(store: &Arc<dyn Store>, account: &str) {
+    let now = crate::now_ms();
+    let last = match store.cursor(account, SWEEP_CURSOR).await {
+        Ok(c) => c.map(|c| c.updated_at),
+        Err(e) => {
+            tracing::warn!(account, error = %e, "cannot read the sweep time");
+            return;
+        }
+    };
+    let Some(last) = last else {
+        // First run: the rules check at start-up has just reconciled everyone.
+        record_sweep(store, account, now).await;
+        return;
+    };
+    if now - last < SWEEP_EVERY_MS {
+        return;
+    }
+    match store.mark_all_dirty(account, now).await {
+        Ok(n) => {
+            tracing::info!(
+                account,
+                persons = n,
+                "daily re-evaluation of time-relative segments"
+            );
+            record_sweep(store, account, now).await;
+        }
+        Err(e) => tracing::warn!(account, error = %e, "cannot mark persons for the daily sweep"),
+    }
+}
+
+async fn record_sweep(store: &Arc<dyn Store>, account: &str, now: paysync_core::UnixMs) {
+    if let Err(e) = store.set_cursor(account, SWEEP_CURSOR, "", now).await {
+        tracing::warn!(account, error = %e, "cannot record the sweep time");
+    }
 }
 
 /// Prepares a sync (lists, fields), retrying until it succeeds or shutdown; then re-reconciles
