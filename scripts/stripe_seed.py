@@ -90,6 +90,7 @@ class Seeder:
         # What we expect the API to hold at the end, relative to the baseline.
         self.expect = Counter()
         self.deleted_ids = []
+        self.email_changes = []
         self.customers = []  # [{id, email, ...}] in creation order
         self.last_write = time.monotonic()
 
@@ -368,6 +369,8 @@ class Seeder:
             if r < 0.4 and p["email"] and p["i"] not in self.protected_emails:
                 new_email = self.make_email(p["first"], p["last"], rng.randint(1000, 9999))
                 stripe.Customer.modify(p["id"], email=new_email)
+                self.email_changes.append({"customer": p["id"], "from": p["email"],
+                                           "to": new_email})
                 p["email"] = new_email
             elif r < 0.7:
                 new_name = f"{p['first']} {rng.choice(LAST)}"
@@ -571,6 +574,7 @@ def main():
             "shared_exact": shared,
             "case_variants": case_groups,
             "customers_without_email": [c["id"] for c in snap["customers"] if not c.get("email")],
+            "changed": seeder.email_changes,
         },
         "webhook": ({"name": args.webhook_name, "url": args.webhook_url,
                      "events": args.webhook_events} if args.webhook_url else None),

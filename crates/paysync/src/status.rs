@@ -12,7 +12,22 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<()> {
         all.push(account_status(&store, account).await?);
     }
     let now = paysync_engine::now_ms();
-    let outbox = store.outbox_summary(now).await?;
+    let known = store.outbox_summary(now).await?;
+    // Every configured destination, with zeros when nothing was ever queued for it.
+    let outbox: Vec<paysync_store::OutboxSummary> = config
+        .destinations
+        .iter()
+        .map(|d| {
+            known
+                .iter()
+                .find(|o| o.destination == d.name)
+                .cloned()
+                .unwrap_or_else(|| paysync_store::OutboxSummary {
+                    destination: d.name.clone(),
+                    ..Default::default()
+                })
+        })
+        .collect();
     if json {
         println!(
             "{}",
@@ -30,11 +45,7 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<()> {
 }
 
 fn print_outbox(config: &Config, outbox: &[paysync_store::OutboxSummary], now: i64) {
-    for d in &config.destinations {
-        let Some(o) = outbox.iter().find(|o| o.destination == d.name) else {
-            println!("destination {}: nothing queued", d.name);
-            continue;
-        };
+    for (d, o) in config.destinations.iter().zip(outbox) {
         let oldest = match o.oldest_due_at {
             Some(at) if at <= now => format!(", oldest due {}", ago(Some(at), now)),
             _ => String::new(),

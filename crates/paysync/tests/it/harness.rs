@@ -163,6 +163,15 @@ impl Paysync {
         cmd
     }
 
+    /// Adds a variable to the environment every paysync command of this test runs with.
+    pub fn set_env(&self, name: &str, value: &str) {
+        let path = self.dir.path().join("env.json");
+        let mut env: Vec<(String, String)> =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        env.push((name.to_owned(), value.to_owned()));
+        std::fs::write(path, serde_json::to_string(&env).unwrap()).unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

@@ -1,0 +1,205 @@
+//! End to end: the official SDK's activity on localstripe → webhooks and backfill → paysync serve
+//! (ledger, reconciler, outbox, delivery worker) → the Mailchimp emulator. The emulator's final state must
+//! equal the state computed from what the SDK did.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use paysync_emulators::mailchimp::{MailchimpConfig, serve_mailchimp};
+use serde_json::Value;
+
+use crate::harness::*;
+
+const SECRET: &str = "whsec_delivery_test";
+const KEY: &str = "0123456789abcdef-us1";
+
+/// The tags a person should carry, from the seed's per-customer summary (several customers
+/// with one email are one person: their facts are united).
+/// Also the emails that may linger: customers deleted, and addresses changed, during the run.
+fn expected_tags(manifest: &Value) -> (BTreeMap<String, BTreeSet<&'static str>>, BTreeSet<String>) {
+    let mut people: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
+    let mut deleted = BTreeSet::new();
+    for c in manifest["customer_summaries"]
+        .as_array()
+        .expect("summaries")
+    {
+        let Some(email) = c["email"].as_str() else {
+            continue;
+        };
+        let email = email.trim().to_lowercase();
+        if c["deleted"] == true {
+            deleted.insert(email);
+            continue;
+        }
+        let n = |k: &str| c[k].as_u64().unwrap_or(0);
+        let tags = people.entry(email).or_default();
+        tags.insert("stripe-integration");
+        if n("charges") > n("failed_charges") {
+            tags.insert("paying");
+        }
+        if n("failed_charges") > 0 {
+            tags.insert("payment-failed");
+        }
+        if n("refunds") > 0 {
+            tags.insert("refunded");
+        }
+        if n("active_subscriptions") > 0 {
+            tags.insert("active-subscriber");
+        }
+    }
+    // Emails customers had before they changed them were pushed under their old address.
+    for change in manifest["emails"]["changed"]
+        .as_array()
+        .expect("email changes")
+    {
+        if let Some(from) = change["from"].as_str() {
+            deleted.insert(from.trim().to_lowercase());
+        }
+    }
+    // A former email shared with a live person belongs to that person.
+    deleted.retain(|e| !people.contains_key(e));
+    (people, deleted)
+}
+
+const MANAGED: &[&str] = &[
+    "stripe-integration",
+    "paying",
+    "payment-failed",
+    "refunded",
+    "active-subscriber",
+];
+
+#[test]
+fn the_sdks_activity_arrives_in_mailchimp_as_the_rules_say() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let emu = rt
+        .block_on(serve_mailchimp(MailchimpConfig {
+            batch_delay_ms: 50,
+            ..MailchimpConfig::default()
+        }))
+        .expect("mailchimp emulator");
+    let audience = emu.emulator.create_list("Customers");
+    let stripe = Localstripe::start();
+    let destinations = format!(
+        r#"
+[[destinations]]
+name = "mc"
+kind = "mailchimp"
+api_key = "env:TEST_MC_KEY"
+list_id = "{audience}"
+api_base = "{}/3.0"
+
+[[syncs]]
+name = "to-mc"
+destination = "mc"
+coalesce_ms = 200
+event_tags = {{ prefix = "stripe-integration", rename = {{ "*" = "event" }} }}
+fields = [{{ to = "STRIPEID", from = "customer_id" }}]
+
+[[syncs.segments]]
+name = "Paying"
+tag = "paying"
+rule = {{ charged = {{}} }}
+
+[[syncs.segments]]
+name = "Failed"
+tag = "payment-failed"
+rule = {{ payment_failed = {{}} }}
+
+[[syncs.segments]]
+name = "Refunded"
+tag = "refunded"
+rule = {{ refunded = {{}} }}
+
+[[syncs.segments]]
+name = "Active subscribers"
+tag = "active-subscriber"
+rule = {{ subscribed = {{ status = ["active"] }} }}
+"#,
+        emu.url()
+    );
+    let paysync = Paysync::one_account(&stripe.url, SECRET, &destinations);
+    paysync.set_env("TEST_MC_KEY", KEY);
+    let _server = paysync.serve();
+    let hook = paysync.url("/webhooks/stripe/main");
+    let manifest = stripe.seed(60, Some((&hook, SECRET)), paysync.dir.path());
+    let sent = manifest["counts"]["events"].as_u64().expect("events");
+    // localstripe sends no events for some objects (charges of PaymentIntents, invoices): the
+    // backfill brings the history, as it does for a new installation.
+    paysync.run(&["backfill", "--all"]);
+
+    wait_until(
+        Duration::from_secs(90),
+        "every event to be delivered",
+        || {
+            let all: Value =
+                serde_json::from_str(&paysync.run(&["status", "--json"])).expect("status");
+            let account = &all["accounts"][0];
+            let queued: i64 = all["destinations"].as_array().map_or(0, |d| {
+                d.iter().map(|d| d["pending"].as_i64().unwrap_or(0)).sum()
+            });
+            account["events"].as_u64() == Some(sent)
+                && account["pending_events"] == 0
+                && account["dirty_customers"] == 0
+                && queued == 0
+        },
+    );
+
+    let (people, deleted) = expected_tags(&manifest);
+    let state = emu.emulator.state_json();
+    let list = state["lists"]
+        .as_array()
+        .and_then(|ls| ls.iter().find(|l| l["id"] == audience.as_str()))
+        .expect("audience");
+    let members: BTreeMap<String, &Value> = list["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .map(|m| (m["email"].as_str().unwrap_or_default().to_lowercase(), m))
+        .collect();
+    for (email, want) in &people {
+        let member = members
+            .get(email)
+            .unwrap_or_else(|| panic!("{email} is not in the audience\n{}", paysync.serve_log()));
+        let have: BTreeSet<&str> = member["tags"]
+            .as_array()
+            .expect("tags")
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| MANAGED.contains(t))
+            .collect();
+        let want: BTreeSet<&str> = want.iter().copied().collect();
+        assert_eq!(
+            have,
+            want,
+            "tags of {email}\n{member:#}\n{}",
+            paysync.run(&["preview", "--email", email])
+        );
+        assert_eq!(member["status"], "transactional", "{email} never consented");
+        assert!(
+            member["merge_fields"]["STRIPEID"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("cus_")),
+            "{member}"
+        );
+    }
+    // Nobody else: only customers deleted during the run and emails changed during it (pushed
+    // before the change; renaming contacts is deletion and identity sync's work).
+    for email in members.keys() {
+        assert!(
+            people.contains_key(email) || deleted.contains(email),
+            "{email} should not be in the audience"
+        );
+    }
+    let all: Value = serde_json::from_str(&paysync.run(&["status", "--json"])).expect("status");
+    assert_eq!(all["destinations"][0]["dead"], 0, "{all:#}");
+    // Bursts coalesce: far fewer write calls than events.
+    let writes: u64 = state["requests"]["by_endpoint"]
+        .as_object()
+        .expect("endpoints")
+        .iter()
+        .filter(|(k, _)| !k.starts_with("GET"))
+        .map(|(_, v)| v.as_u64().unwrap_or(0))
+        .sum();
+    assert!(writes < sent, "{writes} write calls for {sent} events");
+}
