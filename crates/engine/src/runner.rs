@@ -155,6 +155,15 @@ pub async fn spawn_sync_loops(
     shutdown: watch::Receiver<bool>,
 ) -> Result<SyncLoops, paysync_destinations::DestinationError> {
     use crate::deliver::{Deliverer, RetryPolicy};
+    // One `serve` per SQLite database: leases left behind belong to a process that died, and
+    // its rows must not wait for the leases to run out.
+    match store.release_leases().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "released outbox rows a previous run held"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot release outbox leases; they expire on their own")
+        }
+    }
     let mut connectors = std::collections::HashMap::new();
     let mut deliverers = Vec::new();
     for d in &config.destinations {

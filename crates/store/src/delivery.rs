@@ -568,3 +568,10 @@ pub(crate) fn next_due(conn: &Connection, destination: &str) -> Result<Option<Un
         )?
         .query_row([destination], |r| r.get(0))?)
 }
+
+/// Releases every lease: the rows of a worker that died are due again at once.
+pub(crate) fn release_leases(conn: &Connection) -> Result<usize> {
+    Ok(conn
+        .prepare_cached("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL")?
+        .execute([])?)
+}

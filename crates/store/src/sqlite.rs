@@ -788,6 +788,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn release_leases(&self) -> Result<usize> {
+        self.write(delivery::release_leases).await
+    }
+
     async fn held_counts(&self, account: &str) -> Result<Vec<HeldCount>> {
         let account = account.to_owned();
         self.read(move |conn| delivery::held_counts(conn, &account))
