@@ -294,7 +294,7 @@ async fn duplicated_and_reordered_events_converge_and_send_nothing_more() {
 }
 
 #[tokio::test]
-async fn an_outage_only_delays_and_leaves_no_dead_letters() {
+async fn an_outage_then_throttling_only_delays_and_leaves_no_dead_letters() {
     let rig = rig().await;
     rig.ingest(ledger_events()).await;
     let reconciler = rig
@@ -309,6 +309,15 @@ async fn an_outage_only_delays_and_leaves_no_dead_letters() {
     let failed = deliverer.drain().await.expect("deliver");
     assert_eq!((failed.rows, failed.retried, failed.dead), (4, 4, 0));
     assert!(rig.members().is_empty());
+    // Then the destination throttles everything (429): still retried, never dead.
+    rig.emu.emulator.faults().set(FaultConfig {
+        throttle_rate: 1.0,
+        ..FaultConfig::default()
+    });
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    let throttled = deliverer.drain().await.expect("deliver");
+    assert_eq!((throttled.retried, throttled.dead), (4, 0), "{throttled:?}");
+    assert!(rig.emu.emulator.requests().status_count(429) > 0);
     rig.emu.emulator.faults().set(FaultConfig::default());
     // Retries fall due within the policy's cap (50 ms).
     let mut done = 0;
