@@ -62,12 +62,15 @@ impl Default for ServerConfig {
 pub struct StoreConfig {
     /// Path of the SQLite database file.
     pub path: String,
+    /// Sync-log entries older than this many days are deleted.
+    pub log_retention_days: u32,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: "paysync.db".into(),
+            log_retention_days: 30,
         }
     }
 }
@@ -306,6 +309,9 @@ impl RawConfig {
         }
         if self.store.path.trim().is_empty() {
             problems.error("store.path", "is empty");
+        }
+        if self.store.log_retention_days == 0 {
+            problems.error("store.log_retention_days", "must be at least 1");
         }
         if self.stripe.catchup_interval_secs == 0 {
             problems.error("stripe.catchup_interval_secs", "must be at least 1");

@@ -283,6 +283,31 @@ async fn record_sweep(store: &Arc<dyn Store>, account: &str, now: paysync_core::
     }
 }
 
+/// How often old sync-log entries are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Deletes sync-log entries older than the retention, now and every [`PRUNE_EVERY`].
+pub fn spawn_log_pruning(
+    tasks: &mut JoinSet<()>,
+    store: Arc<dyn Store>,
+    retention_days: u32,
+    shutdown: watch::Receiver<bool>,
+) {
+    tasks.spawn(every(PRUNE_EVERY, None, shutdown, move || {
+        let store = store.clone();
+        async move {
+            let before = crate::now_ms() - i64::from(retention_days) * 86_400_000;
+            match store.prune_log(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(entries = n, retention_days, "pruned the sync log"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning the sync log failed; retrying next round")
+                }
+            }
+        }
+    }));
+}
+
 /// Prepares a sync (lists, fields), retrying until it succeeds or shutdown; then re-reconciles
 /// the whole account if the sync's rules are new or changed.
 async fn prepare_until_ready(

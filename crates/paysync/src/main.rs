@@ -4,6 +4,7 @@ mod backfill;
 mod config_cmd;
 mod emulate;
 mod load;
+mod log_cmd;
 mod preview;
 mod replay;
 mod serve;
@@ -65,6 +66,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Read the sync log and audit trail, newest first.
+    Log(log_cmd::Args),
     /// Send dead letters again (after fixing their cause).
     Replay(replay::Args),
     /// Check or create the configuration.
@@ -112,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             json,
         } => replay::list(load::load(&cli.config)?, destination, limit, json).await?,
         Command::Replay(args) => replay::run(load::load(&cli.config)?, args).await?,
+        Command::Log(args) => log_cmd::run(load::load(&cli.config)?, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

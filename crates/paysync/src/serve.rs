@@ -26,6 +26,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         stopped.clone(),
     )
     .await?;
+    paysync_engine::runner::spawn_log_pruning(
+        &mut loops,
+        store.clone(),
+        config.store.log_retention_days,
+        stopped.clone(),
+    );
     paysync_engine::runner::spawn_account_loops(
         &mut loops,
         store.clone(),

@@ -81,7 +81,10 @@ pub trait Store: Send + Sync + 'static {
     async fn record_rejection(&self, account: &str, reason: &str, at: UnixMs) -> Result<()>;
 
     async fn log(&self, entry: LogEntry) -> Result<()>;
-    async fn recent_log(&self, account: Option<&str>, limit: usize) -> Result<Vec<LogRecord>>;
+    /// Sync-log entries matching `query`, newest first.
+    async fn query_log(&self, query: LogQuery) -> Result<Vec<LogRecord>>;
+    /// Deletes sync-log entries older than `before`; returns how many.
+    async fn prune_log(&self, before: UnixMs) -> Result<usize>;
 
     /// The newest snapshot of one object.
     async fn object(&self, account: &str, object_id: &str) -> Result<Option<StoredObject>>;

@@ -567,26 +567,61 @@ impl Store for SqliteStore {
         self.write(move |conn| insert_log(conn, &entry)).await
     }
 
-    async fn recent_log(&self, account: Option<&str>, limit: usize) -> Result<Vec<LogRecord>> {
-        let account = account.map(str::to_owned);
+    async fn query_log(&self, q: LogQuery) -> Result<Vec<LogRecord>> {
         self.read(move |conn| {
+            let levels: &[&str] = match q.min_level.map(Level::rank) {
+                Some(2) => &["error"],
+                Some(1) => &["warn", "error"],
+                _ => &["info", "warn", "error"],
+            };
+            let levels = serde_json::to_string(levels).unwrap_or_default();
             let mut stmt = conn.prepare_cached(
                 "SELECT id, at, account, kind, level, message, detail FROM sync_log
-                 WHERE ?1 IS NULL OR account = ?1 ORDER BY id DESC LIMIT ?2",
+                  WHERE (?1 IS NULL OR account = ?1)
+                    AND (?2 IS NULL OR substr(kind, 1, length(?2)) = ?2)
+                    AND level IN (SELECT value FROM json_each(?3))
+                    AND (?4 IS NULL OR json_extract(detail, '$.person') = ?4)
+                    AND (?5 IS NULL OR json_extract(detail, '$.destination') = ?5)
+                    AND (?6 IS NULL OR json_extract(detail, '$.sync') = ?6)
+                    AND (?7 IS NULL OR at >= ?7)
+                    AND (?8 IS NULL OR id < ?8)
+                  ORDER BY id DESC LIMIT ?9",
             )?;
-            let rows = stmt.query_map(params![account, limit as i64], |r| {
-                let detail: Option<String> = r.get(6)?;
-                Ok(LogRecord {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    account: r.get(2)?,
-                    kind: r.get(3)?,
-                    level: r.get(4)?,
-                    message: r.get(5)?,
-                    detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
-                })
-            })?;
+            let rows = stmt.query_map(
+                params![
+                    q.account,
+                    q.kind,
+                    levels,
+                    q.person,
+                    q.destination,
+                    q.sync,
+                    q.since,
+                    q.before_id,
+                    q.limit as i64
+                ],
+                |r| {
+                    let detail: Option<String> = r.get(6)?;
+                    Ok(LogRecord {
+                        id: r.get(0)?,
+                        at: r.get(1)?,
+                        account: r.get(2)?,
+                        kind: r.get(3)?,
+                        level: r.get(4)?,
+                        message: r.get(5)?,
+                        detail: detail.and_then(|d| serde_json::from_str(&d).ok()),
+                    })
+                },
+            )?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn prune_log(&self, before: UnixMs) -> Result<usize> {
+        self.write(move |conn| {
+            Ok(conn
+                .prepare_cached("DELETE FROM sync_log WHERE at < ?1")?
+                .execute([before])?)
         })
         .await
     }

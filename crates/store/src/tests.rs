@@ -347,3 +347,65 @@ fn a_person_is_every_customer_with_their_email_and_their_guest_payments() {
         assert!(alone.objects.iter().all(|o| o.object_id == "ch_2"));
     });
 }
+
+#[test]
+fn the_sync_log_filters_and_prunes() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        let entry = |at, kind: &str, level, person: &str| LogEntry {
+            at,
+            account: Some("a".into()),
+            kind: kind.into(),
+            level,
+            message: format!("{kind} {person}"),
+            detail: Some(serde_json::json!({"person": person, "destination": "mc"})),
+        };
+        store
+            .log(entry(1_000, "delivery", Level::Info, "ann@x.co"))
+            .await
+            .unwrap();
+        store
+            .log(entry(2_000, "delivery", Level::Error, "bob@x.co"))
+            .await
+            .unwrap();
+        store
+            .log(entry(3_000, "backfill.finished", Level::Info, ""))
+            .await
+            .unwrap();
+        let query = |q: LogQuery| {
+            let store = &store;
+            async move {
+                let mut q = q;
+                q.limit = 10;
+                store
+                    .query_log(q)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.message)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(query(LogQuery::default()).await.len(), 3);
+        let deliveries = LogQuery {
+            kind: Some("delivery".into()),
+            ..LogQuery::default()
+        };
+        assert_eq!(
+            query(deliveries).await,
+            ["delivery bob@x.co", "delivery ann@x.co"]
+        );
+        let errors = LogQuery {
+            min_level: Some(Level::Warn),
+            ..LogQuery::default()
+        };
+        assert_eq!(query(errors).await, ["delivery bob@x.co"]);
+        let ann = LogQuery {
+            person: Some("ann@x.co".into()),
+            ..LogQuery::default()
+        };
+        assert_eq!(query(ann).await, ["delivery ann@x.co"]);
+        assert_eq!(store.prune_log(2_500).await.unwrap(), 2);
+        assert_eq!(query(LogQuery::default()).await, ["backfill.finished "]);
+    });
+}

@@ -91,6 +91,11 @@ pub enum Level {
 }
 
 impl Level {
+    /// Info 0, warn 1, error 2.
+    pub fn rank(self) -> u8 {
+        self as u8
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Info => "info",
@@ -120,6 +125,24 @@ pub struct LogRecord {
     pub level: String,
     pub message: String,
     pub detail: Option<serde_json::Value>,
+}
+
+/// Which sync-log entries to read; every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub account: Option<String>,
+    /// Kinds starting with this (`delivery`, `backfill.`).
+    pub kind: Option<String>,
+    /// This level and worse.
+    pub min_level: Option<Level>,
+    /// Entries about this person (normalised email), destination or sync.
+    pub person: Option<String>,
+    pub destination: Option<String>,
+    pub sync: Option<String>,
+    pub since: Option<UnixMs>,
+    /// Entries older than this id (paging backwards).
+    pub before_id: Option<i64>,
+    pub limit: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

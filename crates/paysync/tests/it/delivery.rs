@@ -243,6 +243,31 @@ fn the_sdks_activity_arrives_in_mailchimp_as_the_rules_say() {
         .map(|(_, v)| v.as_u64().unwrap_or(0))
         .sum();
     assert!(writes < sent, "{writes} write calls for {sent} events");
+
+    // The sync log has each delivery: who, where, what (no field values), how long.
+    let (someone, _) = expected_tags(&manifest)
+        .0
+        .into_iter()
+        .next()
+        .expect("a person");
+    let log: Value = serde_json::from_str(
+        &paysync.run(&["log", "--kind", "delivery", "--email", &someone, "--json"]),
+    )
+    .expect("log JSON");
+    let entries = log.as_array().expect("entries");
+    assert!(!entries.is_empty(), "no delivery logged for {someone}");
+    for e in entries {
+        assert_eq!(e["detail"]["person"], someone.as_str());
+        assert_eq!(e["detail"]["destination"], "mc");
+        assert!(e["detail"]["latency_ms"].is_i64());
+        assert!(
+            !e.to_string().contains(KEY),
+            "the API key leaked into the log"
+        );
+    }
+    let errors: Value =
+        serde_json::from_str(&paysync.run(&["log", "--level", "error", "--json"])).expect("log");
+    assert_eq!(errors, serde_json::json!([]));
 }
 
 #[test]
