@@ -30,6 +30,7 @@ pub async fn connector(
             client_secret,
             redirect_uri,
             refresh_token,
+            default_list,
         } => {
             if let Some(refresh) = refresh_token
                 && token_store.load().await?.is_none()
@@ -54,6 +55,13 @@ pub async fn connector(
             let mut c = ConstantContactConfig::new(oauth, token_store);
             if let Some(base) = api_base {
                 c.api_base = base.clone();
+            }
+            if let Some(name) = default_list {
+                // The connector takes the list's id; a first connector (sharing the token
+                // store) finds or creates it.
+                let probe = ConstantContact::new(c.clone())?;
+                let list = probe.ensure_lists(std::slice::from_ref(name)).await?;
+                c.default_list = list.into_iter().next().map(|l| l.id);
             }
             if let Some(rate) = cfg.rate_limit_per_sec {
                 c.http.requests_per_second = rate;

@@ -2,6 +2,7 @@
 
 mod backfill;
 mod config_cmd;
+mod demo;
 mod emulate;
 mod load;
 mod log_cmd;
@@ -39,8 +40,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the webhook server and the Events-API catch-up loop.
+    /// Run the webhook server, catch-up, reconciliation and delivery.
     Serve,
+    /// Everything on one machine: emulators of Stripe and three destinations, seeded, synced live.
+    Demo(demo::Args),
     /// Read history from the Stripe API into the ledger (resumable).
     Backfill(backfill::Args),
     /// Poll the Events API once for events no webhook delivered.
@@ -103,6 +106,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Config(cmd) => return config_cmd::run(cmd, &cli.config),
         Command::Emulate(which) => emulate::run(which).await?,
         Command::Serve => serve::run(load::load(&cli.config)?).await?,
+        Command::Demo(args) => demo::run(args).await?,
         Command::Backfill(args) => backfill::run(load::load(&cli.config)?, args).await?,
         Command::Catchup { account } => {
             backfill::catchup(load::load(&cli.config)?, account).await?

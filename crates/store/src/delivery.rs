@@ -353,6 +353,12 @@ pub(crate) fn commit_reconciled(
             current &= still_current(conn, d, now)?;
         }
         if !current {
+            // To the back of the queue, so the next pass takes other persons instead of waiting
+            // behind this one's row in flight.
+            conn.prepare_cached(
+                "UPDATE dirty_customers SET since = ?3 WHERE account = ?1 AND customer_ref = ?2",
+            )?
+            .execute((account, &r.mark.customer_ref, now))?;
             stats.deferred += 1;
             continue;
         }

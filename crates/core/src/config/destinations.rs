@@ -8,6 +8,7 @@
 //! client_secret = "env:CC_CLIENT_SECRET"
 //! redirect_uri = "https://paysync.example.com/oauth/cc/callback"
 //! refresh_token = "env:CC_REFRESH_TOKEN"   # first token; rotated ones are kept in the store
+//! default_list = "Stripe customers"        # for subscribed contacts on no other list
 //!
 //! [[destinations]]
 //! name = "ac"
@@ -60,6 +61,9 @@ pub struct RawConstantContact {
     /// `env:NAME`: a refresh token to start from. After its first use the rotated tokens are kept
     /// (encrypted) in the store and this value is ignored.
     pub refresh_token: Option<String>,
+    /// The list every subscribed contact joins (Constant Contact subscribes contacts to lists:
+    /// one that no segment puts on a list still needs one). Created when missing.
+    pub default_list: Option<String>,
     #[serde(flatten)]
     pub limits: RawLimits,
 }
@@ -111,6 +115,7 @@ pub enum DestinationKind {
         client_secret: Option<SecretString>,
         redirect_uri: String,
         refresh_token: Option<SecretString>,
+        default_list: Option<String>,
     },
     ActiveCampaign {
         api_url: String,
@@ -203,6 +208,7 @@ pub(super) fn resolve_destinations(
                     client_secret: secret("client_secret", &cc.client_secret, problems),
                     redirect_uri: cc.redirect_uri.clone(),
                     refresh_token: secret("refresh_token", &cc.refresh_token, problems),
+                    default_list: cc.default_list.clone(),
                 }
             }
             RawDestination::ActiveCampaign(ac) => {
