@@ -9,6 +9,9 @@ use tokio::task::JoinSet;
 
 use crate::load;
 
+/// How long loops get to finish their round at shutdown.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = load::open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
@@ -48,7 +51,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let state = AppState::new(store, config, wakeups);
     paysync_server::serve(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
-    while loops.join_next().await.is_some() {}
+    // Loops finish their round; a delivery round can be long (an asynchronous bulk import), so
+    // it is abandoned after a grace period: its rows stay leased until the next start releases
+    // them and sends them again (operations are idempotent: upserts, set-based lists and tags).
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while loops.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("stopping loops still busy after {SHUTDOWN_GRACE:?}");
+        loops.shutdown().await;
+    }
     tracing::info!("paysync stopped");
     Ok(())
 }
