@@ -28,11 +28,20 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<()> {
                 })
         })
         .collect();
+    let contacts = store.contacts_per_sync().await?;
+    let syncs: Vec<_> = config
+        .syncs
+        .iter()
+        .map(|s| {
+            let n = contacts.iter().find(|(name, _)| *name == s.name).map_or(0, |c| c.1);
+            serde_json::json!({"sync": s.name, "account": s.account, "destination": s.destination, "contacts": n})
+        })
+        .collect();
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({ "accounts": all, "destinations": outbox })
+                &serde_json::json!({ "accounts": all, "destinations": outbox, "syncs": syncs })
             )?
         );
     } else {
@@ -40,6 +49,15 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<()> {
             print_account(s, now);
         }
         print_outbox(&config, &outbox, now);
+        for s in &syncs {
+            println!(
+                "sync {} ({} → {}): {} contacts acknowledged",
+                s["sync"].as_str().unwrap_or_default(),
+                s["account"].as_str().unwrap_or_default(),
+                s["destination"].as_str().unwrap_or_default(),
+                s["contacts"]
+            );
+        }
     }
     Ok(())
 }

@@ -581,3 +581,11 @@ pub(crate) fn release_leases(conn: &Connection) -> Result<usize> {
         .prepare_cached("UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL")?
         .execute([])?)
 }
+
+/// Contacts each sync's destination acknowledged.
+pub(crate) fn contacts_per_sync(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt =
+        conn.prepare_cached("SELECT sync, COUNT(*) FROM acknowledged GROUP BY sync ORDER BY sync")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -136,6 +136,8 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_summary(&self, now: UnixMs) -> Result<Vec<OutboxSummary>>;
     /// When the destination's next pending row falls due (or its lease runs out).
     async fn next_due(&self, destination: &str) -> Result<Option<UnixMs>>;
+    /// How many contacts each sync's destination acknowledged.
+    async fn contacts_per_sync(&self) -> Result<Vec<(String, i64)>>;
     /// Releases every outbox lease, when the workers that held them are known to be gone (the
     /// one `serve` of an SQLite database starting).
     async fn release_leases(&self) -> Result<usize>;

@@ -825,6 +825,10 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn contacts_per_sync(&self) -> Result<Vec<(String, i64)>> {
+        self.read(delivery::contacts_per_sync).await
+    }
+
     async fn release_leases(&self) -> Result<usize> {
         self.write(delivery::release_leases).await
     }

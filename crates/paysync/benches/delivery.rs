@@ -1,0 +1,497 @@
+//! Delivery benchmarks (issue 5): the real `paysync` binary as child processes, the Stripe and
+//! destination emulators in this process, with their documented limits.
+//!
+//! - `latency`: signed webhooks for new customers at 50 and 200 events/s for 20 s; the time from
+//!   posting each event to its contact existing in the Mailchimp emulator (p50/p99), with the
+//!   default 2 s coalescing window and with 250 ms.
+//! - `economy`: 100 customers, each getting a burst of 10 events; destination API calls against a
+//!   naive forwarder's one call per event.
+//! - `backfill`: N customers (default 100,000; `BENCH_CUSTOMERS`) seeded in the Stripe emulator,
+//!   `paysync backfill`, then `paysync serve` until every contact is delivered, per destination:
+//!   wall time, API calls, the lower bound the vendor's limits allow, peak RSS of paysync.
+//!
+//!   cargo bench -p paysync --bench delivery [-- latency|economy|backfill]
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use paysync_emulators::EmulatorHandle;
+use paysync_emulators::activecampaign::{ActiveCampaignConfig, serve_activecampaign};
+use paysync_emulators::constant_contact::{ConstantContactConfig, serve_constant_contact};
+use paysync_emulators::mailchimp::{MailchimpConfig, MailchimpEmulator, serve_mailchimp};
+use paysync_emulators::stripe::{SeedSpec, StripeEmulatorConfig, serve_stripe};
+use serde_json::Value;
+
+const SECRET: &str = "whsec_bench_delivery";
+const MC_KEY: &str = "benchkey0123456789-us1";
+
+fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let which: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wants = |name: &str| which.is_empty() || which.iter().any(|w| w == name);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    if wants("latency") {
+        println!("\n## Freshness: webhook → contact in Mailchimp\n");
+        println!(
+            "| rate (events/s) | coalescing window | events | p50 (ms) | p99 (ms) | max (ms) |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- |");
+        for rate in [50, 200] {
+            for window in [2_000, 250] {
+                latency(&rt, rate, window);
+            }
+        }
+    }
+    if wants("economy") {
+        println!("\n## API economy: 100 customers × a burst of 10 events\n");
+        economy(&rt);
+    }
+    if wants("backfill") {
+        let n: usize = std::env::var("BENCH_CUSTOMERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(100_000);
+        println!("\n## Backfill of {n} customers into each destination\n");
+        println!(
+            "| destination | contacts | backfill (s) | deliver (s) | lower bound (s) | API calls | minimal calls | peak RSS backfill (MB) | peak RSS serve (MB) |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        for dest in ["mailchimp", "activecampaign", "constant-contact"] {
+            backfill(&rt, dest, n);
+        }
+    }
+}
+
+/// A paysync configuration in a temporary directory and the child processes run against it.
+struct Paysync {
+    dir: tempfile::TempDir,
+    port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl Paysync {
+    fn new(stripe: &str, destinations: &str, env: Vec<(String, String)>) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("port")
+            .port();
+        std::fs::write(
+            dir.path().join("paysync.toml"),
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = \"{}\"\n[stripe]\ncatchup_interval_secs = 86400\n\
+                 [[stripe.accounts]]\nname = \"bench\"\nmode = \"test\"\napi_key = \"env:BENCH_KEY\"\n\
+                 webhook_secrets = [\"env:BENCH_WHSEC\"]\napi_base = \"{stripe}\"\nrate_limit_per_sec = 100\n{destinations}",
+                dir.path().join("bench.db").display()
+            ),
+        )
+        .expect("config");
+        let mut env = env;
+        env.push(("BENCH_KEY".into(), "sk_test_bench".into()));
+        env.push(("BENCH_WHSEC".into(), SECRET.into()));
+        Paysync { dir, port, env }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_paysync"));
+        cmd.arg("--config")
+            .arg(self.dir.path().join("paysync.toml"))
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    fn serve(&self) -> Child {
+        let child = self.command(&["serve"]).spawn().expect("paysync serve");
+        let client = Http::new();
+        for _ in 0..600 {
+            if client.get_ok(&format!("http://127.0.0.1:{}/healthz", self.port)) {
+                return child;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("paysync serve did not start");
+    }
+
+    fn status(&self) -> Value {
+        let out = self
+            .command(&["status", "--json"])
+            .stdout(Stdio::piped())
+            .output()
+            .expect("status");
+        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
+    }
+
+    /// Nobody dirty, nothing queued, every event applied.
+    fn settled(&self) -> bool {
+        let s = self.status();
+        let a = &s["accounts"][0];
+        let queued: i64 = s["destinations"].as_array().map_or(1, |d| {
+            d.iter().map(|d| d["pending"].as_i64().unwrap_or(1)).sum()
+        });
+        a["dirty_customers"] == 0 && a["pending_events"] == 0 && queued == 0
+    }
+
+    fn webhook_url(&self) -> String {
+        format!("http://127.0.0.1:{}/webhooks/stripe/bench", self.port)
+    }
+}
+
+/// Peak resident set of a live process, in MB (VmHWM).
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Waits for `child` to exit, sampling its peak RSS; returns the peak.
+fn wait_sampling(child: &mut Child) -> f64 {
+    let mut peak = 0.0_f64;
+    loop {
+        peak = peak.max(peak_rss_mb(child.id()));
+        if child.try_wait().expect("wait").is_some() {
+            return peak;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn mailchimp(rt: &tokio::runtime::Runtime) -> (EmulatorHandle<MailchimpEmulator>, String) {
+    let emu = rt
+        .block_on(serve_mailchimp(MailchimpConfig::default()))
+        .expect("mailchimp emulator");
+    let list = emu.emulator.create_list("Bench");
+    (emu, list)
+}
+
+fn mc_destination(emu: &EmulatorHandle<MailchimpEmulator>, list: &str, coalesce_ms: u64) -> String {
+    format!(
+        "[[destinations]]\nname = \"mc\"\nkind = \"mailchimp\"\napi_key = \"env:MC_KEY\"\nlist_id = \"{list}\"\n\
+         api_base = \"{}/3.0\"\n\n[[syncs]]\nname = \"to-mc\"\ndestination = \"mc\"\ncoalesce_ms = {coalesce_ms}\n\
+         event_tags = {{}}\n\n[[syncs.segments]]\nname = \"Paying\"\ntag = \"paying\"\nrule = {{ charged = {{}} }}\n",
+        emu.url()
+    )
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A signed `customer.created` (n = 0) or `charge.succeeded` event for customer `c`.
+fn event(c: usize, n: usize, tag: &str) -> (String, String) {
+    let now = now_secs();
+    let object = if n == 0 {
+        serde_json::json!({"id": format!("cus_{tag}{c:07}"), "object": "customer", "created": now,
+            "email": format!("{tag}{c}@example.com"), "name": format!("Person {c}")})
+    } else {
+        serde_json::json!({"id": format!("ch_{tag}{c:07}x{n}"), "object": "charge", "amount": 1000 + n,
+            "amount_captured": 1000 + n, "amount_refunded": 0, "currency": "usd", "captured": true,
+            "customer": format!("cus_{tag}{c:07}"), "paid": true, "status": "succeeded", "created": now,
+            "refunded": false})
+    };
+    let kind = if n == 0 {
+        "customer.created"
+    } else {
+        "charge.succeeded"
+    };
+    let body = serde_json::json!({"id": format!("evt_{tag}{c:07}x{n}"), "object": "event",
+        "api_version": "2024-06-20", "created": now, "livemode": false, "type": kind,
+        "data": {"object": object}})
+    .to_string();
+    let header = paysync_stripe::signature::sign_header(SECRET, now, body.as_bytes());
+    (body, header)
+}
+
+/// Blocking HTTP from any thread: a current-thread runtime around reqwest.
+struct Http {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+}
+
+impl Http {
+    fn new() -> Self {
+        Http {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    fn get_ok(&self, url: &str) -> bool {
+        self.rt
+            .block_on(self.client.get(url).send())
+            .is_ok_and(|r| r.status().is_success())
+    }
+
+    fn post(&self, url: &str, (body, header): &(String, String)) {
+        let r = self
+            .rt
+            .block_on(
+                self.client
+                    .post(url)
+                    .header("Stripe-Signature", header)
+                    .header("Content-Type", "application/json")
+                    .body(body.clone())
+                    .send(),
+            )
+            .expect("post webhook");
+        assert!(r.status().is_success(), "webhook answered {}", r.status());
+    }
+}
+
+fn latency(rt: &tokio::runtime::Runtime, rate: u64, window_ms: u64) {
+    let (emu, list) = mailchimp(rt);
+    let paysync = Paysync::new(
+        "http://127.0.0.1:9",
+        &mc_destination(&emu, &list, window_ms),
+        vec![("MC_KEY".into(), MC_KEY.into())],
+    );
+    let mut server = paysync.serve();
+    std::thread::sleep(Duration::from_secs(2)); // the sync prepares its destination
+    let url = paysync.webhook_url();
+    let tag = format!("l{rate}w{window_ms}");
+    let total = (rate * 20) as usize;
+    let sent: std::sync::Arc<std::sync::Mutex<HashMap<String, Instant>>> = Default::default();
+    let poster = {
+        let sent = sent.clone();
+        std::thread::spawn(move || {
+            let client = Http::new();
+            let start = Instant::now();
+            for c in 0..total {
+                let due = start + Duration::from_micros(c as u64 * 1_000_000 / rate);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let ev = event(c, 0, &tag);
+                client.post(&url, &ev);
+                sent.lock()
+                    .expect("sent")
+                    .insert(format!("{tag}{c}@example.com"), Instant::now());
+            }
+        })
+    };
+    let mut latencies = Vec::with_capacity(total);
+    let mut seen = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.len() < total && Instant::now() < deadline {
+        let pending: Vec<(String, Instant)> = sent
+            .lock()
+            .expect("sent")
+            .iter()
+            .filter(|(e, _)| !seen.contains(*e))
+            .map(|(e, t)| (e.clone(), *t))
+            .collect();
+        for (email, at) in pending {
+            if emu.emulator.member_status(&list, &email).is_some() {
+                latencies.push(at.elapsed());
+                seen.insert(email);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    poster.join().expect("poster");
+    let _ = server.kill();
+    let _ = server.wait();
+    latencies.sort();
+    let n = latencies.len();
+    let pct = |p: f64| latencies[((n as f64 * p) as usize).min(n - 1)].as_secs_f64() * 1e3;
+    println!(
+        "| {rate} | {window_ms} ms | {n}/{total} | {:.0} | {:.0} | {:.0} |",
+        pct(0.5),
+        pct(0.99),
+        pct(1.0)
+    );
+}
+
+fn write_calls(state: &Value) -> u64 {
+    state["requests"]["by_endpoint"].as_object().map_or(0, |m| {
+        m.iter()
+            .filter(|(k, _)| !k.starts_with("GET"))
+            .map(|(_, v)| v.as_u64().unwrap_or(0))
+            .sum()
+    })
+}
+
+fn total_calls(state: &Value) -> u64 {
+    state["requests"]["total"].as_u64().unwrap_or(0)
+}
+
+fn economy(rt: &tokio::runtime::Runtime) {
+    let (emu, list) = mailchimp(rt);
+    let paysync = Paysync::new(
+        "http://127.0.0.1:9",
+        &mc_destination(&emu, &list, 2_000),
+        vec![("MC_KEY".into(), MC_KEY.into())],
+    );
+    let mut server = paysync.serve();
+    std::thread::sleep(Duration::from_secs(2));
+    let before = total_calls(&emu.emulator.state_json());
+    let client = Http::new();
+    let url = paysync.webhook_url();
+    let customers = 100;
+    // Each customer's burst of 10 events within ~100 ms; a customer every 50 ms.
+    for c in 0..customers {
+        for n in 0..10 {
+            client.post(&url, &event(c, n, "econ"));
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    let start = Instant::now();
+    while !paysync.settled() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let state = emu.emulator.state_json();
+    let _ = server.kill();
+    let _ = server.wait();
+    let calls = total_calls(&state) - before;
+    let events = customers * 10;
+    println!("| forwarder | events | API calls | calls per 1,000 events |");
+    println!("| --- | --- | --- | --- |");
+    println!("| naive (one call per event) | {events} | {events} | 1000 |");
+    println!(
+        "| paysync (reconcile, coalesce 2 s, bulk) | {events} | {calls} (writes {}) | {:.0} |",
+        write_calls(&state),
+        calls as f64 * 1000.0 / events as f64
+    );
+    let members = state["lists"][0]["counts"]["members"].as_u64().unwrap_or(0);
+    assert_eq!(members, customers as u64, "every customer delivered");
+}
+
+fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) {
+    let stripe = rt
+        .block_on(serve_stripe(StripeEmulatorConfig {
+            seed: Some(SeedSpec {
+                customers,
+                ..SeedSpec::default()
+            }),
+            rate_limit: None,
+            ..StripeEmulatorConfig::default()
+        }))
+        .expect("stripe emulator");
+    let (destination, env, state, minimal, rate): (
+        String,
+        Vec<(String, String)>,
+        Box<dyn Fn() -> Value>,
+        Box<dyn Fn(u64) -> u64>,
+        f64,
+    ) = match dest {
+        "mailchimp" => {
+            let (emu, list) = mailchimp(rt);
+            let cfg = mc_destination(&emu, &list, 2_000);
+            let emu = std::sync::Arc::new(emu);
+            (
+                cfg,
+                vec![("MC_KEY".into(), MC_KEY.into())],
+                Box::new(move || emu.emulator.state_json()),
+                Box::new(|n| n.div_ceil(500)),
+                // No request rate: 10 connections; a batch of 500 takes the emulator's batch time.
+                10.0,
+            )
+        }
+        "activecampaign" => {
+            let emu = rt
+                .block_on(serve_activecampaign(ActiveCampaignConfig::default()))
+                .expect("activecampaign emulator");
+            let cfg = format!(
+                "[[destinations]]\nname = \"ac\"\nkind = \"activecampaign\"\napi_url = \"{}\"\napi_token = \"env:AC_TOKEN\"\n\n\
+                 [[syncs]]\nname = \"to-ac\"\ndestination = \"ac\"\nevent_tags = {{}}\n",
+                emu.url()
+            );
+            let emu = std::sync::Arc::new(emu);
+            (
+                cfg,
+                vec![("AC_TOKEN".into(), "bench-token".into())],
+                Box::new(move || emu.emulator.state_json()),
+                Box::new(|n| n.div_ceil(250)),
+                5.0,
+            )
+        }
+        _ => {
+            let emu = rt
+                .block_on(serve_constant_contact(ConstantContactConfig::default()))
+                .expect("constant contact emulator");
+            let token = emu
+                .emulator
+                .issue_token()
+                .refresh_token
+                .expect("refresh token");
+            let cfg = format!(
+                "[[destinations]]\nname = \"cc\"\nkind = \"constant_contact\"\napi_base = \"{0}/v3\"\n\
+                 authorize_url = \"{0}/oauth2/default/v1/authorize\"\ntoken_url = \"{0}/oauth2/default/v1/token\"\n\
+                 client_id = \"paysync-cc-client\"\nclient_secret = \"env:CC_SECRET\"\nredirect_uri = \"http://127.0.0.1/cb\"\n\
+                 refresh_token = \"env:CC_REFRESH\"\ndefault_list = \"Stripe customers\"\n\n\
+                 [[syncs]]\nname = \"to-cc\"\ndestination = \"cc\"\nconsent = \"subscribed\"\npayment_activity_lists = true\n",
+                emu.url()
+            );
+            let emu = std::sync::Arc::new(emu);
+            (
+                cfg,
+                vec![
+                    ("CC_SECRET".into(), "paysync-cc-secret".into()),
+                    ("CC_REFRESH".into(), token),
+                ],
+                Box::new(move || emu.emulator.state_json(false)),
+                Box::new(|n| n.div_ceil(40_000)),
+                4.0,
+            )
+        }
+    };
+    let paysync = Paysync::new(&stripe.url(), &destination, env);
+    let started = Instant::now();
+    let mut backfill = paysync
+        .command(&["backfill", "--all"])
+        .spawn()
+        .expect("paysync backfill");
+    let backfill_rss = wait_sampling(&mut backfill);
+    let backfill_secs = started.elapsed().as_secs_f64();
+    let before = total_calls(&state());
+    let delivering = Instant::now();
+    let mut server = paysync.serve();
+    let mut serve_rss = 0.0_f64;
+    let mut last_check = Instant::now();
+    loop {
+        serve_rss = serve_rss.max(peak_rss_mb(server.id()));
+        if last_check.elapsed() > Duration::from_secs(2) {
+            last_check = Instant::now();
+            if paysync.settled() {
+                break;
+            }
+        }
+        if delivering.elapsed() > Duration::from_secs(3_600) {
+            println!("| {dest} | timed out after an hour |");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deliver_secs = delivering.elapsed().as_secs_f64();
+    let _ = server.kill();
+    let _ = server.wait();
+    let end = state();
+    let calls = total_calls(&end) - before;
+    let status = paysync.status();
+    let contacts = status["syncs"][0]["contacts"].as_u64().unwrap_or(0);
+    let min_calls = minimal(contacts);
+    println!(
+        "| {dest} | {contacts} | {backfill_secs:.1} | {deliver_secs:.1} | {:.1} | {calls} | {min_calls} | {backfill_rss:.0} | {serve_rss:.0} |",
+        min_calls as f64 / rate,
+    );
+    let dead = status["destinations"][0]["dead"].as_i64().unwrap_or(-1);
+    assert_eq!(dead, 0, "dead letters in the {dest} backfill");
+}
