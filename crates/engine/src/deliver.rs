@@ -91,6 +91,9 @@ pub struct Deliverer {
     pub policy: RetryPolicy,
     /// Rows per round.
     pub batch: usize,
+    /// A round also takes rows due within this many ms, so one bulk call carries them (a
+    /// quarter of the shortest coalescing window of the destination's syncs by default).
+    pub lookahead_ms: i64,
     /// Until when the destination is paused (quota, credentials), ms; 0 when it is not.
     paused_until: AtomicI64,
     /// Woken when rows may have become due sooner than the worker planned.
@@ -120,6 +123,7 @@ impl Deliverer {
             connector,
             policy,
             batch,
+            lookahead_ms: 0,
             paused_until: AtomicI64::new(0),
             wake: Arc::new(Notify::new()),
         }
@@ -191,6 +195,7 @@ impl Deliverer {
             .claim(
                 &self.destination,
                 now,
+                now + self.lookahead_ms,
                 now + self.policy.lease_ms,
                 self.batch,
             )

@@ -168,12 +168,20 @@ pub async fn spawn_sync_loops(
     let mut deliverers = Vec::new();
     for d in &config.destinations {
         let connector = crate::connect::connector(d, token_store(&d.name)).await?;
-        let deliverer = Arc::new(Deliverer::new(
+        let mut deliverer = Deliverer::new(
             store.clone(),
             d.name.clone(),
             connector.clone(),
             RetryPolicy::default(),
-        ));
+        );
+        deliverer.lookahead_ms = config
+            .syncs
+            .iter()
+            .filter(|s| s.destination == d.name)
+            .map(|s| s.coalesce_ms as i64 / 4)
+            .min()
+            .unwrap_or(0);
+        let deliverer = Arc::new(deliverer);
         tasks.spawn(deliverer.clone().run(DELIVER_IDLE, shutdown.clone()));
         connectors.insert(d.name.clone(), connector);
         deliverers.push(deliverer);

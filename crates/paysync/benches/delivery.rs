@@ -109,7 +109,7 @@ impl Paysync {
     }
 
     fn serve(&self) -> Child {
-        let child = self.command(&["serve"]).spawn().expect("paysync serve");
+        let mut child = self.command(&["serve"]).spawn().expect("paysync serve");
         let client = Http::new();
         for _ in 0..600 {
             if client.get_ok(&format!("http://127.0.0.1:{}/healthz", self.port)) {
@@ -117,6 +117,8 @@ impl Paysync {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("paysync serve did not start");
     }
 
@@ -374,6 +376,16 @@ fn economy(rt: &tokio::runtime::Runtime) {
     assert_eq!(members, customers as u64, "every customer delivered");
 }
 
+/// A destination under test: its configuration, how to read its emulator's state, the fewest
+/// calls its bulk endpoint allows for n contacts, and its request rate.
+struct Target {
+    destination: String,
+    env: Vec<(String, String)>,
+    state: Box<dyn Fn() -> Value>,
+    minimal: fn(u64) -> u64,
+    rate: f64,
+}
+
 fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) {
     let stripe = rt
         .block_on(serve_stripe(StripeEmulatorConfig {
@@ -385,25 +397,25 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) {
             ..StripeEmulatorConfig::default()
         }))
         .expect("stripe emulator");
-    let (destination, env, state, minimal, rate): (
-        String,
-        Vec<(String, String)>,
-        Box<dyn Fn() -> Value>,
-        Box<dyn Fn(u64) -> u64>,
-        f64,
-    ) = match dest {
+    let Target {
+        destination,
+        env,
+        state,
+        minimal,
+        rate,
+    } = match dest {
         "mailchimp" => {
             let (emu, list) = mailchimp(rt);
             let cfg = mc_destination(&emu, &list, 2_000);
             let emu = std::sync::Arc::new(emu);
-            (
-                cfg,
-                vec![("MC_KEY".into(), MC_KEY.into())],
-                Box::new(move || emu.emulator.state_json()),
-                Box::new(|n| n.div_ceil(500)),
+            Target {
+                destination: cfg,
+                env: vec![("MC_KEY".into(), MC_KEY.into())],
+                state: Box::new(move || emu.emulator.state_json()),
+                minimal: |n| n.div_ceil(500),
                 // No request rate: 10 connections; a batch of 500 takes the emulator's batch time.
-                10.0,
-            )
+                rate: 10.0,
+            }
         }
         "activecampaign" => {
             let emu = rt
@@ -415,13 +427,13 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) {
                 emu.url()
             );
             let emu = std::sync::Arc::new(emu);
-            (
-                cfg,
-                vec![("AC_TOKEN".into(), "bench-token".into())],
-                Box::new(move || emu.emulator.state_json()),
-                Box::new(|n| n.div_ceil(250)),
-                5.0,
-            )
+            Target {
+                destination: cfg,
+                env: vec![("AC_TOKEN".into(), "bench-token".into())],
+                state: Box::new(move || emu.emulator.state_json()),
+                minimal: |n| n.div_ceil(250),
+                rate: 5.0,
+            }
         }
         _ => {
             let emu = rt
@@ -441,16 +453,16 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) {
                 emu.url()
             );
             let emu = std::sync::Arc::new(emu);
-            (
-                cfg,
-                vec![
+            Target {
+                destination: cfg,
+                env: vec![
                     ("CC_SECRET".into(), "paysync-cc-secret".into()),
                     ("CC_REFRESH".into(), token),
                 ],
-                Box::new(move || emu.emulator.state_json(false)),
-                Box::new(|n| n.div_ceil(40_000)),
-                4.0,
-            )
+                state: Box::new(move || emu.emulator.state_json(false)),
+                minimal: |n| n.div_ceil(40_000),
+                rate: 4.0,
+            }
         }
     };
     let paysync = Paysync::new(&stripe.url(), &destination, env);

@@ -412,6 +412,7 @@ pub(crate) fn claim(
     conn: &Connection,
     destination: &str,
     now: UnixMs,
+    due_by: UnixMs,
     lease_until: UnixMs,
     limit: usize,
 ) -> Result<Vec<Claimed>> {
@@ -420,12 +421,12 @@ pub(crate) fn claim(
         .prepare_cached(&format!(
             "UPDATE outbox SET lease_until = ?3, updated_at = ?2 WHERE id IN (
                  SELECT id FROM outbox WHERE destination = ?1 AND state = 'pending'
-                    AND due_at <= ?2 AND (lease_until IS NULL OR lease_until <= ?2)
+                    AND due_at <= ?5 AND (lease_until IS NULL OR lease_until <= ?2)
                   ORDER BY due_at, id LIMIT ?4)
              RETURNING {OUTBOX_COLUMNS}"
         ))?
         .query_map(
-            params![destination, now, lease_until, limit as i64],
+            params![destination, now, lease_until, limit as i64, due_by],
             outbox_entry,
         )?
         .collect::<rusqlite::Result<_>>()?;

@@ -115,11 +115,13 @@ pub trait Store: Send + Sync + 'static {
         batch: Vec<Reconciled>,
         now: UnixMs,
     ) -> Result<ReconcileStats>;
-    /// Leases up to `limit` due rows of a destination until `lease_until`, oldest due first.
+    /// Leases up to `limit` rows of a destination due by `due_by` (now, or a little later to fill
+    /// a bulk call) until `lease_until`, oldest due first.
     async fn claim(
         &self,
         destination: &str,
         now: UnixMs,
+        due_by: UnixMs,
         lease_until: UnixMs,
         limit: usize,
     ) -> Result<Vec<Claimed>>;

@@ -797,12 +797,15 @@ impl Store for SqliteStore {
         &self,
         destination: &str,
         now: UnixMs,
+        due_by: UnixMs,
         lease_until: UnixMs,
         limit: usize,
     ) -> Result<Vec<Claimed>> {
         let destination = destination.to_owned();
-        self.write(move |conn| delivery::claim(conn, &destination, now, lease_until, limit))
-            .await
+        self.write(move |conn| {
+            delivery::claim(conn, &destination, now, due_by, lease_until, limit)
+        })
+        .await
     }
 
     async fn finish(&self, results: Vec<Delivered>, now: UnixMs) -> Result<()> {
