@@ -372,6 +372,7 @@ fn economy(rt: &tokio::runtime::Runtime) {
         write_calls(&state),
         calls as f64 * 1000.0 / events as f64
     );
+    println!("\ncalls by endpoint: {}", state["requests"]["by_endpoint"]);
     let members = state["lists"][0]["counts"]["members"].as_u64().unwrap_or(0);
     assert_eq!(members, customers as u64, "every customer delivered");
 }

@@ -416,6 +416,17 @@ pub(crate) fn claim(
     lease_until: UnixMs,
     limit: usize,
 ) -> Result<Vec<Claimed>> {
+    // Rows due a little later ride along only when some row is due now: otherwise every wake-up
+    // would take rows early, one at a time, and defeat the coalescing window.
+    let due_now: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE destination = ?1 AND state = 'pending'
+                 AND due_at <= ?2 AND (lease_until IS NULL OR lease_until <= ?2))",
+        )?
+        .query_row(params![destination, now], |r| r.get(0))?;
+    if !due_now {
+        return Ok(Vec::new());
+    }
     // Oldest due first; a row whose lease ran out (its worker died) is due again.
     let rows: Vec<_> = conn
         .prepare_cached(&format!(
