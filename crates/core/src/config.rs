@@ -9,8 +9,11 @@ use std::fmt;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
+mod alerts;
 mod destinations;
 mod syncs;
+
+pub use alerts::{AlertsConfig, EmailAlerts, RawAlerts, RawEmailAlerts};
 
 pub use destinations::{
     DestinationConfig, DestinationKind, RawActiveCampaign, RawConstantContact, RawDestination,
@@ -34,6 +37,8 @@ pub struct RawConfig {
     pub destinations: Vec<RawDestination>,
     #[serde(default)]
     pub syncs: Vec<RawSync>,
+    #[serde(default)]
+    pub alerts: RawAlerts,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -159,6 +164,7 @@ pub struct Config {
     pub accounts: Vec<StripeAccount>,
     pub destinations: Vec<DestinationConfig>,
     pub syncs: Vec<SyncConfig>,
+    pub alerts: AlertsConfig,
 }
 
 impl Config {
@@ -325,6 +331,7 @@ impl RawConfig {
         let destinations =
             destinations::resolve_destinations(&self.destinations, env, &mut problems);
         let syncs = syncs::resolve_syncs(&self.syncs, &accounts, &destinations, &mut problems);
+        let alerts = alerts::resolve_alerts(&self.alerts, env, &mut problems);
         let problems = problems.0;
         if problems.iter().any(|p| p.severity == Severity::Error) {
             return Err(problems);
@@ -336,6 +343,7 @@ impl RawConfig {
             accounts,
             destinations,
             syncs,
+            alerts,
         };
         Ok((config, problems))
     }

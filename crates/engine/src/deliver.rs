@@ -28,6 +28,7 @@ use rand::Rng;
 use serde_json::json;
 use tokio::sync::{Notify, watch};
 
+use crate::alerts::{Alert, AlertKind, Alerter};
 use crate::now_ms;
 
 /// How long a destination whose credentials were refused waits before trying them again.
@@ -98,14 +99,20 @@ pub struct Deliverer {
     paused_until: AtomicI64,
     /// Woken when rows may have become due sooner than the worker planned.
     pub wake: Arc<Notify>,
+    /// Where dead letters, pauses and finished bulk imports are reported.
+    pub alerter: Option<Alerter>,
 }
 
 /// Why a row was not settled in full.
 enum Trouble {
     Transient(String, Option<Duration>),
-    Pause(String, UnixMs),
+    Pause(AlertKind, String, UnixMs),
     Dead(String),
 }
+
+/// Rounds delivering at least this many contacts through an asynchronous bulk job are reported
+/// when they finish.
+const BULK_IMPORT_ALERT: usize = 1_000;
 
 impl Deliverer {
     pub fn new(
@@ -126,6 +133,7 @@ impl Deliverer {
             lookahead_ms: 0,
             paused_until: AtomicI64::new(0),
             wake: Arc::new(Notify::new()),
+            alerter: None,
         }
     }
 
@@ -219,10 +227,20 @@ impl Deliverer {
             ..RoundStats::default()
         };
         let done_at = now_ms();
+        let mut alerts: Vec<Alert> = Vec::new();
         let results: Vec<Delivered> = claimed
             .iter()
             .zip(ranges)
-            .map(|(c, range)| self.settle(c, &ops, &outcomes, range, done_at, latency_ms))
+            .map(|(c, range)| {
+                let (delivered, alert) =
+                    self.settle(c, &ops, &outcomes, range, done_at, latency_ms);
+                if let Some(a) = alert
+                    && !alerts.iter().any(|b| b.kind == a.kind)
+                {
+                    alerts.push(a);
+                }
+                delivered
+            })
             .inspect(|d| match d.next {
                 Next::Done => stats.done += 1,
                 Next::Retry { .. } => stats.retried += 1,
@@ -230,6 +248,26 @@ impl Deliverer {
             })
             .collect();
         self.store.finish(results, done_at).await?;
+        let used_jobs = outcomes
+            .iter()
+            .any(|o| matches!(o, ItemOutcome::Ok(ack) if ack.job.is_some()));
+        if used_jobs && stats.done >= BULK_IMPORT_ALERT {
+            alerts.push(Alert {
+                kind: AlertKind::BulkImportFinished,
+                subject: self.destination.clone(),
+                summary: format!(
+                    "bulk import of {} contacts into {} finished",
+                    stats.done, self.destination
+                ),
+                detail: json!({"destination": self.destination, "contacts": stats.done,
+                               "retried": stats.retried, "dead": stats.dead}),
+            });
+        }
+        if let Some(alerter) = &self.alerter {
+            for alert in alerts {
+                alerter.raise(alert).await;
+            }
+        }
         Ok(stats)
     }
 
@@ -241,7 +279,7 @@ impl Deliverer {
         range: Range<usize>,
         now: UnixMs,
         latency_ms: i64,
-    ) -> Delivered {
+    ) -> (Delivered, Option<Alert>) {
         let entry = &claimed.entry;
         let before = claimed.acknowledged.as_ref().map(|a| &a.contact);
         let mut applied = Vec::new();
@@ -280,11 +318,17 @@ impl Deliverer {
                         }
                         ErrorKind::QuotaExhausted => {
                             let reset = e.retry_after.unwrap_or(Duration::from_secs(3600));
-                            Trouble::Pause(e.to_string(), now + reset.as_millis() as i64)
+                            Trouble::Pause(
+                                AlertKind::QuotaExhausted,
+                                e.to_string(),
+                                now + reset.as_millis() as i64,
+                            )
                         }
-                        ErrorKind::AuthRevoked => {
-                            Trouble::Pause(e.to_string(), now + AUTH_PAUSE_MS)
-                        }
+                        ErrorKind::AuthRevoked => Trouble::Pause(
+                            AlertKind::AuthRevoked,
+                            e.to_string(),
+                            now + AUTH_PAUSE_MS,
+                        ),
                         ErrorKind::Permanent | ErrorKind::Config => Trouble::Dead(e.to_string()),
                     };
                     trouble = worse(trouble, t);
@@ -292,6 +336,14 @@ impl Deliverer {
             }
         }
         let acknowledged = self.acknowledged(claimed, &applied, remote_id, learnt);
+        let alert = |kind: AlertKind, summary: String, error: &str| Alert {
+            kind,
+            subject: self.destination.clone(),
+            summary,
+            detail: json!({"destination": self.destination, "sync": entry.sync,
+                           "person": entry.person, "error": error}),
+        };
+        let mut raised = None;
         let (next, level, outcome) = match trouble {
             None => (Next::Done, Level::Info, "delivered".to_owned()),
             Some(Trouble::Transient(error, retry_after)) => {
@@ -306,8 +358,17 @@ impl Deliverer {
                 };
                 (next, Level::Warn, format!("retry in {delay} ms: {error}"))
             }
-            Some(Trouble::Pause(error, until)) => {
+            Some(Trouble::Pause(kind, error, until)) => {
                 self.paused_until.fetch_max(until, Ordering::Relaxed);
+                let why = match kind {
+                    AlertKind::QuotaExhausted => "its quota is used up",
+                    _ => "it refused paysync's credentials: reconnect it",
+                };
+                raised = Some(alert(
+                    kind,
+                    format!("{} paused: {why}", self.destination),
+                    &error,
+                ));
                 let next = Next::Retry {
                     ops: left,
                     due_at: until,
@@ -316,14 +377,24 @@ impl Deliverer {
                 };
                 (next, Level::Error, format!("destination paused: {error}"))
             }
-            Some(Trouble::Dead(error)) => (
-                Next::Dead {
-                    ops: left,
-                    error: error.clone(),
-                },
-                Level::Error,
-                format!("dead letter: {error}"),
-            ),
+            Some(Trouble::Dead(error)) => {
+                raised = Some(alert(
+                    AlertKind::DeadLetters,
+                    format!(
+                        "{} refused operations for good (dead letters): {error}",
+                        self.destination
+                    ),
+                    &error,
+                ));
+                (
+                    Next::Dead {
+                        ops: left,
+                        error: error.clone(),
+                    },
+                    Level::Error,
+                    format!("dead letter: {error}"),
+                )
+            }
         };
         let message = format!(
             "{} → {}: {} {}",
@@ -346,7 +417,7 @@ impl Deliverer {
                 "consent_refusals": refusals,
             })),
         };
-        Delivered {
+        let delivered = Delivered {
             id: entry.id,
             lease: claimed.lease,
             sync: entry.sync.clone(),
@@ -354,7 +425,8 @@ impl Deliverer {
             acknowledged,
             next,
             log,
-        }
+        };
+        (delivered, raised)
     }
 
     /// The acknowledged state after `applied`, with the consent the destination reported.

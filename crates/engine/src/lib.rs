@@ -2,6 +2,7 @@
 //! stored events into the ledger, backfill, Events-API catch-up and re-fetching, plus the status
 //! report. The server and the CLI are thin shells over it.
 
+pub mod alerts;
 pub mod apply;
 pub mod backfill;
 pub mod catchup;

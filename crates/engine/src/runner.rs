@@ -24,16 +24,31 @@ pub fn client_for(account: &StripeAccount) -> Result<StripeClient, ClientError> 
     StripeClient::new(ClientConfig::for_account(account))
 }
 
+/// What every account's loops share.
+pub struct AccountLoops<'a> {
+    pub store: Arc<dyn Store>,
+    /// Per account: notified by intake when events are waiting.
+    pub wakeups: &'a Wakeups,
+    /// Per account: notified by the applier when the ledger changed.
+    pub reconcile_wakeups: &'a Wakeups,
+    pub catchup_every: Duration,
+    pub alerter: &'a crate::alerts::Alerter,
+}
+
 /// Starts the loops of every account on `tasks`; they stop when `shutdown` turns true.
 pub fn spawn_account_loops(
     tasks: &mut JoinSet<()>,
-    store: Arc<dyn Store>,
     accounts: &[StripeAccount],
-    wakeups: &Wakeups,
-    reconcile_wakeups: &Wakeups,
-    catchup_every: Duration,
+    shared: AccountLoops<'_>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ClientError> {
+    let AccountLoops {
+        store,
+        wakeups,
+        reconcile_wakeups,
+        catchup_every,
+        alerter,
+    } = shared;
     for account in accounts {
         let client = client_for(account)?;
         let catchup = Arc::new(Catchup {
@@ -43,11 +58,27 @@ pub fn spawn_account_loops(
             refetch: account.refetch,
         });
         let wakeup = wakeups.get(&account.name).cloned();
+        let alerter = alerter.clone();
         tasks.spawn(every(catchup_every, None, shutdown.clone(), move || {
             let catchup = catchup.clone();
+            let alerter = alerter.clone();
             async move {
-                if let Err(e) = catchup.poll().await {
-                    tracing::warn!(account = %catchup.account, error = %e, "catch-up poll failed; retrying next round");
+                match catchup.poll().await {
+                    Ok(report) if report.gap => {
+                        alerter
+                            .raise(crate::alerts::Alert {
+                                kind: crate::alerts::AlertKind::CatchupGap,
+                                subject: catchup.account.clone(),
+                                summary: format!(
+                                    "Stripe account {}: events older than Stripe's 30-day retention were missed; run `paysync backfill --account {}`",
+                                    catchup.account, catchup.account
+                                ),
+                                detail: serde_json::json!({"account": catchup.account}),
+                            })
+                            .await;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(account = %catchup.account, error = %e, "catch-up poll failed; retrying next round"),
                 }
             }
         }));
@@ -152,6 +183,7 @@ pub async fn spawn_sync_loops(
     store: Arc<dyn Store>,
     config: &paysync_core::config::Config,
     token_store: &dyn Fn(&str) -> Arc<dyn paysync_destinations::constant_contact::TokenStore>,
+    alerter: &crate::alerts::Alerter,
     shutdown: watch::Receiver<bool>,
 ) -> Result<SyncLoops, paysync_destinations::DestinationError> {
     use crate::deliver::{Deliverer, RetryPolicy};
@@ -181,6 +213,7 @@ pub async fn spawn_sync_loops(
             .map(|s| s.coalesce_ms as i64 / 4)
             .min()
             .unwrap_or(0);
+        deliverer.alerter = Some(alerter.clone());
         let deliverer = Arc::new(deliverer);
         tasks.spawn(deliverer.clone().run(DELIVER_IDLE, shutdown.clone()));
         connectors.insert(d.name.clone(), connector);

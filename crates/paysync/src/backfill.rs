@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use paysync_core::config::Config;
+use paysync_engine::alerts::{Alert, AlertKind, Alerter};
 use paysync_engine::backfill::{Backfill, Progress, Window};
 use paysync_engine::catchup::Catchup;
 use paysync_engine::runner::client_for;
@@ -50,6 +51,7 @@ impl Args {
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let window = args.window(paysync_engine::now_ms())?;
     let store = load::open_store(&config).await?;
+    let alerter = Alerter::new(&config.alerts, store.clone())?;
     for account in load::accounts(&config, args.account.as_deref())? {
         let started = Instant::now();
         let backfill = Backfill {
@@ -77,7 +79,24 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
                 .unwrap_or_default();
             println!("  {resource:<18} {:>9}{note}", p.stored);
         }
+        alerter
+            .raise(Alert {
+                kind: AlertKind::BackfillFinished,
+                subject: account.name.clone(),
+                summary: format!(
+                    "backfill of Stripe account {} finished: {total} objects",
+                    account.name
+                ),
+                detail: serde_json::json!({
+                    "account": account.name,
+                    "seconds": started.elapsed().as_secs(),
+                    "resources": report.resources.iter().map(|(r, p)| (r.to_string(), p.stored)).collect::<std::collections::BTreeMap<_, _>>(),
+                }),
+            })
+            .await;
     }
+    // The command exits next: let the alerts leave first.
+    alerter.flush().await;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use paysync_core::config::Config;
+use paysync_engine::alerts::Alerter;
 use paysync_server::AppState;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -21,11 +22,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut loops = JoinSet::new();
     let wakeups = paysync_engine::wakeups(&config);
+    let alerter = Alerter::new(&config.alerts, store.clone())?;
     let syncs = paysync_engine::runner::spawn_sync_loops(
         &mut loops,
         store.clone(),
         &config,
         &load::token_store,
+        &alerter,
         stopped.clone(),
     )
     .await?;
@@ -37,11 +40,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     paysync_engine::runner::spawn_account_loops(
         &mut loops,
-        store.clone(),
         &config.accounts,
-        &wakeups,
-        &syncs.reconcile_wakeups,
-        std::time::Duration::from_secs(config.catchup_interval_secs),
+        paysync_engine::runner::AccountLoops {
+            store: store.clone(),
+            wakeups: &wakeups,
+            reconcile_wakeups: &syncs.reconcile_wakeups,
+            catchup_every: std::time::Duration::from_secs(config.catchup_interval_secs),
+            alerter: &alerter,
+        },
         stopped,
     )?;
     for account in &config.accounts {

@@ -802,10 +802,8 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Claimed>> {
         let destination = destination.to_owned();
-        self.write(move |conn| {
-            delivery::claim(conn, &destination, now, due_by, lease_until, limit)
-        })
-        .await
+        self.write(move |conn| delivery::claim(conn, &destination, now, due_by, lease_until, limit))
+            .await
     }
 
     async fn finish(&self, results: Vec<Delivered>, now: UnixMs) -> Result<()> {

@@ -1,3 +1,4 @@
 //! The engine against a real SQLite store and the destination emulators on loopback.
 
+mod alerts;
 mod reconcile_deliver;

@@ -399,8 +399,34 @@ async fn a_permanent_refusal_is_a_dead_letter_until_replayed() {
         error_status: Some(400),
         ..FaultConfig::default()
     });
-    let round = rig.deliverer().drain().await.expect("deliver");
+    let mut deliverer = rig.deliverer();
+    let alerter = paysync_engine::alerts::Alerter::new(
+        &paysync_core::config::AlertsConfig {
+            dedupe_ms: 3_600_000,
+            ..Default::default()
+        },
+        rig.store.clone(),
+    )
+    .expect("alerter");
+    deliverer.alerter = Some(alerter.clone());
+    let round = deliverer.drain().await.expect("deliver");
     assert_eq!((round.rows, round.dead), (4, 4));
+    // Someone must act: one alert (not four), recorded in the sync log.
+    alerter.flush().await;
+    let alerts = rig
+        .store
+        .query_log(paysync_store::LogQuery {
+            kind: Some("alert".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .expect("log");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(
+        alerts[0].detail.as_ref().map(|d| d["kind"].clone()),
+        Some("dead_letters".into())
+    );
     let dead = rig.store.dead_letters(Some("mc"), 10).await.expect("dead");
     assert_eq!(dead.len(), 4);
     assert!(
