@@ -69,6 +69,10 @@ pub struct StoreConfig {
     pub path: String,
     /// Sync-log entries older than this many days are deleted.
     pub log_retention_days: u32,
+    /// `env:NAME` holding 64 hex characters (`openssl rand -hex 32`): the key secrets paysync
+    /// keeps (Constant Contact's rotating OAuth tokens) are encrypted with. Unset, the
+    /// `PAYSYNC_MASTER_KEY` environment variable is used when it is set.
+    pub secret_key: Option<String>,
 }
 
 impl Default for StoreConfig {
@@ -76,6 +80,7 @@ impl Default for StoreConfig {
         StoreConfig {
             path: "paysync.db".into(),
             log_retention_days: 30,
+            secret_key: None,
         }
     }
 }
@@ -165,6 +170,8 @@ pub struct Config {
     pub destinations: Vec<DestinationConfig>,
     pub syncs: Vec<SyncConfig>,
     pub alerts: AlertsConfig,
+    /// `store.secret_key`, resolved: 64 hex characters.
+    pub secret_key: Option<SecretString>,
 }
 
 impl Config {
@@ -240,6 +247,9 @@ impl Problems {
         });
     }
 }
+
+/// The environment variable holding the store's secret key when `store.secret_key` is unset.
+pub const MASTER_KEY_VAR: &str = "PAYSYNC_MASTER_KEY";
 
 /// Resolves `env:NAME` through `env`; anything else is the secret itself (warned about).
 fn resolve_secret(
@@ -319,6 +329,20 @@ impl RawConfig {
         if self.store.log_retention_days == 0 {
             problems.error("store.log_retention_days", "must be at least 1");
         }
+        let default_key = env(MASTER_KEY_VAR).map(|_| format!("env:{MASTER_KEY_VAR}"));
+        let secret_key = self.store.secret_key.as_deref().or(default_key.as_deref());
+        let secret_key = secret_key.and_then(|raw| {
+            let key = resolve_secret(raw, "store.secret_key", env, &mut problems)?;
+            let hex = key.expose_secret().trim();
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                problems.error(
+                    "store.secret_key",
+                    "must be 64 hexadecimal characters (32 bytes; `openssl rand -hex 32`)",
+                );
+                return None;
+            }
+            Some(key)
+        });
         if self.stripe.catchup_interval_secs == 0 {
             problems.error("stripe.catchup_interval_secs", "must be at least 1");
         }
@@ -332,6 +356,17 @@ impl RawConfig {
             destinations::resolve_destinations(&self.destinations, env, &mut problems);
         let syncs = syncs::resolve_syncs(&self.syncs, &accounts, &destinations, &mut problems);
         let alerts = alerts::resolve_alerts(&self.alerts, env, &mut problems);
+        if secret_key.is_none()
+            && destinations
+                .iter()
+                .any(|d| matches!(d.kind, DestinationKind::ConstantContact { .. }))
+        {
+            problems.error(
+                "store.secret_key",
+                "is required with a Constant Contact destination: its refresh tokens rotate and \
+                 must be kept, encrypted, across restarts",
+            );
+        }
         let problems = problems.0;
         if problems.iter().any(|p| p.severity == Severity::Error) {
             return Err(problems);
@@ -344,6 +379,7 @@ impl RawConfig {
             destinations,
             syncs,
             alerts,
+            secret_key,
         };
         Ok((config, problems))
     }

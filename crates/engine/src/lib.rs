@@ -15,6 +15,7 @@ pub mod reconcile;
 pub mod refetch;
 pub mod runner;
 pub mod status;
+pub mod token_store;
 
 pub use clock::now_ms;
 

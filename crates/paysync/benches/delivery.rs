@@ -93,6 +93,8 @@ impl Paysync {
         let mut env = env;
         env.push(("BENCH_KEY".into(), "sk_test_bench".into()));
         env.push(("BENCH_WHSEC".into(), SECRET.into()));
+        // Seals the Constant Contact target's rotating tokens.
+        env.push(("PAYSYNC_MASTER_KEY".into(), "ab".repeat(32)));
         Paysync { dir, port, env }
     }
 

@@ -31,6 +31,9 @@ listen = "127.0.0.1:8080"
 
 [store]
 path = "paysync.db"
+# log_retention_days = 30
+# secret_key = "env:PAYSYNC_MASTER_KEY"  # 64 hex chars (openssl rand -hex 32); encrypts the
+#                                        # OAuth tokens paysync keeps. Required with Constant Contact.
 
 [stripe]
 # api_version = "2024-06-20"

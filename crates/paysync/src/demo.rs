@@ -17,6 +17,7 @@ use paysync_emulators::mailchimp::{MailchimpConfig, serve_mailchimp};
 use paysync_emulators::stripe::{SeedSpec, StripeEmulatorConfig, serve_stripe};
 use paysync_engine::backfill::{Backfill, Window};
 use paysync_engine::runner::client_for;
+use paysync_engine::token_store::StoredTokens;
 
 use crate::{load, serve};
 
@@ -172,6 +173,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         ("CC_REFRESH_TOKEN", cc_token),
         ("AC_API_TOKEN", "paysync-demo-token".to_owned()),
         ("MC_API_KEY", "paysyncdemo0123456789-us1".to_owned()),
+        ("DEMO_SECRET_KEY", hex::encode(rand::random::<[u8; 32]>())),
     ]);
     let toml = CONFIG
         .replace("{stripe}", &stripe.url())
@@ -185,6 +187,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .context("the demo configuration")?;
     raw.server.listen = args.listen.clone();
     raw.store.path = store_path.display().to_string();
+    raw.store.secret_key = Some("env:DEMO_SECRET_KEY".into());
     let config = match raw.resolve(&|name| secrets.get(name).cloned()) {
         Ok((config, _)) => config,
         Err(problems) => {
@@ -206,6 +209,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  Mailchimp           {}/_admin/state", mc.url());
     println!("  database            {}", store_path.display());
     println!("Backfilling, reconciling and delivering; live events follow. Ctrl-C to stop.");
+
+    // The emulator behind this run issued a new refresh token: a pair kept from an earlier run
+    // on the same --store (sealed with that run's key) is forgotten.
+    let store = load::open_store(&config).await?;
+    for destination in &config.destinations {
+        StoredTokens::new(store.clone(), &destination.name)
+            .forget()
+            .await?;
+    }
+    drop(store);
 
     let background = tokio::spawn(backfill_then_stream(
         config.clone(),

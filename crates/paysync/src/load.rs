@@ -7,8 +7,10 @@ use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use paysync_core::config::{Config, ConfigProblem, RawConfig};
-use paysync_destinations::constant_contact::{MemoryTokenStore, TokenStore};
-use paysync_store::{SqliteStore, Store};
+use paysync_destinations::constant_contact::TokenStore;
+use paysync_engine::token_store::StoredTokens;
+use paysync_store::{SecretKey, SqliteStore, Store};
+use secrecy::ExposeSecret;
 
 /// The configuration sections that environment variables may override. Other `PAYSYNC_*`
 /// variables (PAYSYNC_CONFIG, test settings) are not configuration keys.
@@ -56,9 +58,15 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
 }
 
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let store = SqliteStore::open(&config.store.path, paysync_engine::now_ms())
+    let mut store = SqliteStore::open(&config.store.path, paysync_engine::now_ms())
         .await
         .with_context(|| format!("opening the database {}", config.store.path))?;
+    if let Some(hex) = &config.secret_key {
+        // Validated when the configuration was resolved.
+        let key = SecretKey::from_hex(hex.expose_secret())
+            .context("store.secret_key is not 64 hexadecimal characters")?;
+        store = store.with_secret_key(key);
+    }
     Ok(Arc::new(store))
 }
 
@@ -76,7 +84,8 @@ pub fn accounts<'a>(
     }
 }
 
-/// Where a destination keeps its OAuth tokens (Constant Contact rotates them on every refresh).
-pub fn token_store(_destination: &str) -> Arc<dyn TokenStore> {
-    Arc::new(MemoryTokenStore::new(None))
+/// Where each destination keeps its OAuth tokens (Constant Contact rotates them on every
+/// refresh): encrypted in the store.
+pub fn token_store(store: &Arc<dyn Store>) -> impl Fn(&str) -> Arc<dyn TokenStore> + '_ {
+    move |destination| Arc::new(StoredTokens::new(store.clone(), destination))
 }

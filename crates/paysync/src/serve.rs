@@ -27,7 +27,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         &mut loops,
         store.clone(),
         &config,
-        &load::token_store,
+        &load::token_store(&store),
         &alerter,
         stopped.clone(),
     )

@@ -16,6 +16,7 @@
 
 mod delivery;
 mod migrate;
+mod secrets;
 mod sqlite;
 mod types;
 
@@ -24,11 +25,13 @@ pub use delivery::{
     OutboxEntry, OutboxState, OutboxSummary, ReconcileStats, Reconciled,
 };
 
+pub use secrets::SecretKey;
 pub use sqlite::SqliteStore;
 pub use types::*;
 
 use async_trait::async_trait;
 use paysync_core::UnixMs;
+use secrecy::SecretString;
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum StoreError {
@@ -44,6 +47,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store is shut down")]
     Closed,
+    #[error("{0}")]
+    Secret(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -138,6 +143,12 @@ pub trait Store: Send + Sync + 'static {
     async fn outbox_summary(&self, now: UnixMs) -> Result<Vec<OutboxSummary>>;
     /// When the destination's next pending row falls due (or its lease runs out).
     async fn next_due(&self, destination: &str) -> Result<Option<UnixMs>>;
+    /// Seals `value` under `name` (durable when this returns). Needs `store.secret_key`.
+    async fn put_secret(&self, name: &str, value: &SecretString, at: UnixMs) -> Result<()>;
+    /// The secret stored under `name`, if any. Needs `store.secret_key`.
+    async fn get_secret(&self, name: &str) -> Result<Option<SecretString>>;
+    /// Forgets the secret stored under `name` (a no-op when there is none).
+    async fn delete_secret(&self, name: &str) -> Result<()>;
     /// How many contacts each sync's destination acknowledged.
     async fn contacts_per_sync(&self) -> Result<Vec<(String, i64)>>;
     /// Releases every outbox lease, when the workers that held them are known to be gone (the

@@ -12,6 +12,11 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0001_ingest.sql"),
     ),
     (
+        2,
+        "secrets",
+        include_str!("../../../migrations/sqlite/0002_secrets.sql"),
+    ),
+    (
         3,
         "delivery",
         include_str!("../../../migrations/sqlite/0003_delivery.sql"),

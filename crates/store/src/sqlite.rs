@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use paysync_core::{Attribution, EventEnvelope, Snapshot, UnixMs};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use secrecy::SecretString;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::PersonRecord;
@@ -33,6 +34,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writes: mpsc::Sender<Box<dyn WriteJob>>,
     readers: Mutex<Vec<Connection>>,
+    secret_key: Option<crate::SecretKey>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -194,6 +196,23 @@ impl SqliteStore {
             path,
             writes,
             readers: Mutex::new(Vec::new()),
+            secret_key: None,
+        })
+    }
+
+    /// The key secrets are sealed with (`store.secret_key`).
+    pub fn with_secret_key(mut self, key: crate::SecretKey) -> Self {
+        self.secret_key = Some(key);
+        self
+    }
+
+    fn secret_key(&self) -> Result<crate::SecretKey> {
+        self.secret_key.clone().ok_or_else(|| {
+            StoreError::Secret(
+                "neither store.secret_key nor PAYSYNC_MASTER_KEY is set: paysync cannot keep secrets (such as \
+                 Constant Contact's rotating tokens) without one"
+                    .into(),
+            )
         })
     }
 
@@ -823,6 +842,26 @@ impl Store for SqliteStore {
 
     async fn replay(&self, id: Option<i64>, now: UnixMs) -> Result<usize> {
         self.write(move |conn| delivery::replay(conn, id, now))
+            .await
+    }
+
+    async fn put_secret(&self, name: &str, value: &SecretString, at: UnixMs) -> Result<()> {
+        let key = self.secret_key()?;
+        let (name, value) = (name.to_owned(), value.clone());
+        self.write(move |conn| crate::secrets::put(conn, &key, &name, &value, at))
+            .await
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<SecretString>> {
+        let key = self.secret_key()?;
+        let name = name.to_owned();
+        self.read(move |conn| crate::secrets::get(conn, &key, &name))
+            .await
+    }
+
+    async fn delete_secret(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.write(move |conn| crate::secrets::delete(conn, &name))
             .await
     }
 

@@ -221,6 +221,9 @@ mod tests {
     use secrecy::ExposeSecret;
 
     const BASE: &str = r#"
+[store]
+secret_key = "env:SECRET_KEY"
+
 [[stripe.accounts]]
 name = "main"
 api_key = "env:KEY"
@@ -253,6 +256,7 @@ rate_limit_per_sec = 5
     fn env(name: &str) -> Option<String> {
         match name {
             "KEY" => Some("sk_test_1".into()),
+            "SECRET_KEY" => Some("ab".repeat(32)),
             "MC_KEY" => Some("0123-us6".into()),
             "WHSEC" | "CC_SECRET" | "CC_REFRESH" | "AC_TOKEN" => Some(format!("{name}-value")),
             _ => None,
@@ -384,6 +388,34 @@ rule = { refunded = {} }
         let problems = raw.resolve(&env).expect_err("invalid");
         assert_eq!(problems[0].path, "destinations[2].api_key");
         assert!(!problems.iter().any(|p| p.message.contains("sk_test_1")));
+    }
+
+    #[test]
+    fn constant_contact_needs_a_secret_key_for_its_rotating_tokens() {
+        let raw = BASE.replace("secret_key = \"env:SECRET_KEY\"", "");
+        let raw: RawConfig = toml::from_str(&raw).expect("toml");
+        let problems = raw.resolve(&env).expect_err("invalid");
+        assert_eq!(problems[0].path, "store.secret_key");
+        let short = BASE.replace("env:SECRET_KEY", "env:KEY");
+        let raw: RawConfig = toml::from_str(&short).expect("toml");
+        let problems = raw.resolve(&env).expect_err("invalid");
+        assert!(
+            problems[0].message.contains("64 hexadecimal"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].message.contains("sk_test_1"));
+        // Unset, PAYSYNC_MASTER_KEY is the key.
+        let raw: RawConfig = toml::from_str(&BASE.replace("secret_key = \"env:SECRET_KEY\"", ""))
+            .expect("toml");
+        let master = |name: &str| match name {
+            crate::config::MASTER_KEY_VAR => Some("cd".repeat(32)),
+            other => env(other),
+        };
+        let (config, _) = raw.resolve(&master).expect("valid with PAYSYNC_MASTER_KEY");
+        assert_eq!(
+            config.secret_key.as_ref().map(|k| k.expose_secret().to_owned()),
+            Some("cd".repeat(32))
+        );
     }
 
     #[test]

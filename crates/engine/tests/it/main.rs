@@ -2,3 +2,4 @@
 
 mod alerts;
 mod reconcile_deliver;
+mod token_store;

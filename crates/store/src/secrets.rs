@@ -1,0 +1,160 @@
+//! Secrets at rest: XChaCha20-Poly1305 with a random 24-byte nonce per write and the secret's
+//! name as associated data (a ciphertext copied to another name does not decrypt). The key is
+//! `store.secret_key`, 32 bytes; it never reaches the database, logs or errors.
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rusqlite::{Connection, OptionalExtension};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::{Result, StoreError};
+
+/// The key secrets are sealed with.
+#[derive(Clone)]
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    /// From 64 hexadecimal characters (`openssl rand -hex 32`).
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let hex = hex.trim();
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(SecretKey(key))
+    }
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(..)")
+    }
+}
+
+fn cipher(key: &SecretKey) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new((&key.0).into())
+}
+
+pub(crate) fn put(
+    conn: &Connection,
+    key: &SecretKey,
+    name: &str,
+    value: &SecretString,
+    at: i64,
+) -> Result<()> {
+    let nonce: [u8; 24] = rand::random();
+    let sealed = cipher(key)
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: value.expose_secret().as_bytes(),
+                aad: name.as_bytes(),
+            },
+        )
+        .map_err(|_| StoreError::Secret(format!("cannot encrypt secret {name:?}")))?;
+    conn.prepare_cached(
+        "INSERT INTO secrets (name, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce,
+             ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
+    )?
+    .execute((name, &nonce[..], sealed, at))?;
+    Ok(())
+}
+
+pub(crate) fn get(conn: &Connection, key: &SecretKey, name: &str) -> Result<Option<SecretString>> {
+    let row: Option<(Vec<u8>, Vec<u8>)> = conn
+        .prepare_cached("SELECT nonce, ciphertext FROM secrets WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((nonce, sealed)) = row else {
+        return Ok(None);
+    };
+    let refused = || {
+        StoreError::Secret(format!(
+            "secret {name:?} does not decrypt: store.secret_key is not the key it was written with, \
+             or the row was altered"
+        ))
+    };
+    if nonce.len() != 24 {
+        return Err(refused());
+    }
+    let plain = cipher(key)
+        .decrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: &sealed,
+                aad: name.as_bytes(),
+            },
+        )
+        .map_err(|_| refused())?;
+    String::from_utf8(plain)
+        .map(|s| Some(SecretString::from(s)))
+        .map_err(|_| refused())
+}
+
+pub(crate) fn delete(conn: &Connection, name: &str) -> Result<()> {
+    conn.prepare_cached("DELETE FROM secrets WHERE name = ?1")?
+        .execute([name])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    fn conn() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../../migrations/sqlite/0002_secrets.sql"))
+            .unwrap();
+        conn
+    }
+
+    #[test]
+    fn keys_parse_from_hex_only() {
+        assert!(SecretKey::from_hex(KEY).is_some());
+        assert!(SecretKey::from_hex(&KEY[..62]).is_none());
+        assert!(SecretKey::from_hex(&KEY.replace('0', "g")).is_none());
+        assert_eq!(
+            format!("{:?}", SecretKey::from_hex(KEY).unwrap()),
+            "SecretKey(..)"
+        );
+    }
+
+    #[test]
+    fn round_trip_sealed_and_bound_to_its_name() {
+        let conn = conn();
+        let key = SecretKey::from_hex(KEY).unwrap();
+        let secret = SecretString::from("refresh-token-value".to_owned());
+        put(&conn, &key, "a", &secret, 1).unwrap();
+        let back = get(&conn, &key, "a").unwrap().unwrap();
+        assert_eq!(back.expose_secret(), "refresh-token-value");
+        assert!(get(&conn, &key, "missing").unwrap().is_none());
+        // Not in clear in the database.
+        let stored: Vec<u8> = conn
+            .query_row("SELECT ciphertext FROM secrets WHERE name = 'a'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert!(!stored.windows(7).any(|w| w == b"refresh"));
+        // Another key, or the row moved to another name: refused, without the value.
+        let other = SecretKey::from_hex(&KEY.replace("1f", "ff")).unwrap();
+        let err = get(&conn, &other, "a").unwrap_err().to_string();
+        assert!(
+            err.contains("does not decrypt") && !err.contains("refresh"),
+            "{err}"
+        );
+        conn.execute(
+            "INSERT INTO secrets SELECT 'b', nonce, ciphertext, 2 FROM secrets WHERE name = 'a'",
+            [],
+        )
+        .unwrap();
+        assert!(get(&conn, &key, "b").is_err());
+        delete(&conn, "a").unwrap();
+        assert!(get(&conn, &key, "a").unwrap().is_none());
+    }
+}
