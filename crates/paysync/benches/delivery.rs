@@ -60,8 +60,13 @@ fn main() {
             "| destination | contacts | backfill (s) | deliver (s) | lower bound (s) | API calls | minimal calls | peak RSS backfill (MB) | peak RSS serve (MB) |"
         );
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-        for dest in ["mailchimp", "activecampaign", "constant-contact"] {
-            backfill(&rt, dest, n);
+        let breakdowns: Vec<String> = ["mailchimp", "activecampaign", "constant-contact"]
+            .into_iter()
+            .map(|dest| backfill(&rt, dest, n))
+            .collect();
+        println!("\nAPI calls by endpoint:\n");
+        for line in breakdowns {
+            println!("- {line}");
         }
     }
 }
@@ -389,7 +394,8 @@ struct Target {
     rate: f64,
 }
 
-fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) {
+/// Runs one destination's backfill, prints its table row, and answers its calls by endpoint.
+fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> String {
     let stripe = rt
         .block_on(serve_stripe(StripeEmulatorConfig {
             seed: Some(SeedSpec {
@@ -476,7 +482,8 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) {
         .expect("paysync backfill");
     let backfill_rss = wait_sampling(&mut backfill);
     let backfill_secs = started.elapsed().as_secs_f64();
-    let before = total_calls(&state());
+    let start_state = state();
+    let before = total_calls(&start_state);
     let delivering = Instant::now();
     let mut server = paysync.serve();
     let mut serve_rss = 0.0_f64;
@@ -510,4 +517,26 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) {
     );
     let dead = status["destinations"][0]["dead"].as_i64().unwrap_or(-1);
     assert_eq!(dead, 0, "dead letters in the {dest} backfill");
+    let by_endpoint = |s: &Value| -> HashMap<String, u64> {
+        s["requests"]["by_endpoint"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let first = by_endpoint(&start_state);
+    let mut spent: Vec<(String, u64)> = by_endpoint(&end)
+        .into_iter()
+        .map(|(k, v)| {
+            let n = v - first.get(&k).copied().unwrap_or(0);
+            (k, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    spent.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let parts: Vec<String> = spent.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    format!("{dest}: {}", parts.join(", "))
 }

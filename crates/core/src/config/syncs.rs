@@ -405,15 +405,18 @@ rule = { refunded = {} }
         );
         assert!(!problems[0].message.contains("sk_test_1"));
         // Unset, PAYSYNC_MASTER_KEY is the key.
-        let raw: RawConfig = toml::from_str(&BASE.replace("secret_key = \"env:SECRET_KEY\"", ""))
-            .expect("toml");
+        let raw: RawConfig =
+            toml::from_str(&BASE.replace("secret_key = \"env:SECRET_KEY\"", "")).expect("toml");
         let master = |name: &str| match name {
             crate::config::MASTER_KEY_VAR => Some("cd".repeat(32)),
             other => env(other),
         };
         let (config, _) = raw.resolve(&master).expect("valid with PAYSYNC_MASTER_KEY");
         assert_eq!(
-            config.secret_key.as_ref().map(|k| k.expose_secret().to_owned()),
+            config
+                .secret_key
+                .as_ref()
+                .map(|k| k.expose_secret().to_owned()),
             Some("cd".repeat(32))
         );
     }

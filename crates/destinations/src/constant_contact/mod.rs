@@ -654,8 +654,13 @@ impl ConstantContact {
         if c.consent == Consent::Pending && current.is_some() {
             let row = Self::import_row(c, &fields);
             let mut out = Outcomes::new(1);
-            self.import_group(&mut out, std::slice::from_ref(c), &[0], &[row], &lists)
-                .await;
+            self.import_groups(
+                &mut out,
+                std::slice::from_ref(c),
+                vec![(lists, vec![0])],
+                &[row],
+            )
+            .await;
             let outcome = out.finish(VENDOR).pop().unwrap_or_else(ItemOutcome::ok);
             if outcome.is_ok() && !c.tags.is_empty() {
                 let results = self
@@ -682,25 +687,25 @@ impl ConstantContact {
         ItemOutcome::Ok(ack(&id, None))
     }
 
-    /// Imports one group of contacts that share their lists; settles their outcomes. An import
-    /// reporting errors is narrowed down: halves re-imported (idempotent), small remainders
-    /// read back.
-    async fn import_group(
+    /// Imports groups of contacts, each sharing its lists (all started, then awaited
+    /// together); settles their outcomes. An import reporting errors is narrowed down: halves
+    /// re-imported (idempotent), small remainders read back.
+    async fn import_groups(
         &self,
         out: &mut Outcomes,
         contacts: &[DesiredContact],
-        indices: &[usize],
+        groups: Vec<(Vec<String>, Vec<usize>)>,
         rows: &[Map<String, Value>],
-        lists: &[String],
     ) {
-        let report = self.import_rows(indices, rows, lists).await;
+        let report = self.import_rows(&groups, rows).await;
         for &i in &report.oversized {
             out.set(
                 i,
                 ItemOutcome::Invalid("contact larger than an import request".into()),
             );
         }
-        for (chunk, result) in report.chunks {
+        let mut narrowed = Vec::new();
+        for (lists, chunk, result) in report.chunks {
             match result {
                 Err(e) => out.set_all(&chunk, &ItemOutcome::Failed(e)),
                 Ok((_, ActivityEnd::Failed(why))) => {
@@ -731,15 +736,18 @@ impl ConstantContact {
                     }
                     if chunk.len() <= READ_BACK_MAX {
                         for &i in &chunk {
-                            out.set(i, self.read_back(&contacts[i], lists).await);
+                            out.set(i, self.read_back(&contacts[i], &lists).await);
                         }
                     } else {
                         let (a, b) = chunk.split_at(chunk.len() / 2);
-                        Box::pin(self.import_group(out, contacts, a, rows, lists)).await;
-                        Box::pin(self.import_group(out, contacts, b, rows, lists)).await;
+                        narrowed.push((lists.clone(), a.to_vec()));
+                        narrowed.push((lists, b.to_vec()));
                     }
                 }
             }
+        }
+        if !narrowed.is_empty() {
+            Box::pin(self.import_groups(out, contacts, narrowed, rows)).await;
         }
     }
 
@@ -831,10 +839,8 @@ impl ConstantContact {
         let imported = out.pending();
         let started = timefmt::now_ms();
         let groups = group_by(imported.iter().copied(), |i| lists[i].clone());
-        for (group_lists, indices) in groups {
-            self.import_group(&mut out, contacts, &indices, &rows, &group_lists)
-                .await;
-        }
+        self.import_groups(&mut out, contacts, groups.into_iter().collect(), &rows)
+            .await;
         // Tags of the imported contacts, in bulk (the one-by-one ones were tagged already).
         let tagged: Vec<(usize, Email, BTreeSet<String>)> = imported
             .into_iter()

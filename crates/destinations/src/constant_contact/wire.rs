@@ -105,6 +105,13 @@ pub struct ActivityCounts {
     pub cannot_add_to_list_count: u64,
 }
 
+/// `GET /activities`: the newest first.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ActivityPage {
+    #[serde(default)]
+    pub activities: Vec<Activity>,
+}
+
 impl Activity {
     pub fn finished(&self) -> bool {
         matches!(

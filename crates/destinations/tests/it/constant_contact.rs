@@ -378,6 +378,49 @@ async fn bulk_imports_split_by_rows_and_bytes_and_tag_in_bulk() {
 }
 
 #[tokio::test]
+async fn imports_for_several_list_sets_are_awaited_together() {
+    let (emu, cc, _, _) = setup().await;
+    let names: Vec<String> = (0..6).map(|i| format!("Segment {i}")).collect();
+    let lists: Vec<ListId> = cc
+        .ensure_lists(&names)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    // Six list sets: six imports (one per set), all running at once.
+    let contacts: Vec<_> = (0..12)
+        .map(|i| {
+            contact(&format!("g{i}@example.com"), Consent::Subscribed).with_list(&lists[i % 6])
+        })
+        .collect();
+    let reads_before = emu.emulator.requests().count("GET /v3/activities")
+        + emu
+            .emulator
+            .requests()
+            .count("GET /v3/activities/{activity_id}");
+    assert_all_ok(&cc.upsert_contacts(&contacts).await);
+    let requests = emu.emulator.requests();
+    assert_eq!(
+        requests.count("POST /v3/activities/contacts_json_import"),
+        6
+    );
+    let reads = requests.count("GET /v3/activities")
+        + requests.count("GET /v3/activities/{activity_id}")
+        - reads_before;
+    // Polled one by one, each import would take about three reads (it runs for a second).
+    assert!(reads <= 5, "{reads} status reads for 6 imports");
+    for i in 0..12 {
+        let read = cc
+            .read_contact(&email(&format!("g{i}@example.com")))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(read.lists.contains(&lists[i % 6]), "{read:?}");
+    }
+}
+
+#[tokio::test]
 async fn refreshes_and_rotates_tokens_storing_the_new_pair_first() {
     let (emu, cc, store, list) = setup().await;
     let first = store.current().unwrap();

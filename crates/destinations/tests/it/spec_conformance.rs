@@ -133,6 +133,7 @@ const CC_OPERATIONS: &[&str] = &[
     "POST /activities/contacts_taggings_remove",
     "POST /activities/remove_list_memberships",
     "GET /activities/{activity_id}",
+    "GET /activities",
     "GET /contact_lists",
     "POST /contact_lists",
     "GET /contact_tags",
@@ -253,10 +254,12 @@ async fn constant_contact_requests_conform_to_the_swagger() {
             .await,
     );
 
-    // Bulk: over 500 contacts, so that finding them again pages (`_links.next` cursors).
+    // Bulk: over 500 contacts, so that finding them again pages (`_links.next` cursors), in two
+    // list sets (two imports, polled together through `GET /activities`).
     let many: Vec<DesiredContact> = (0..505)
         .map(|i| {
             let c = full_contact(&format!("c{i}@example.com"), &customers);
+            let c = if i % 2 == 0 { c.with_list(&trial) } else { c };
             if i < 5 {
                 c.with_field("plan", "silver").with_tag("imported")
             } else {
