@@ -390,6 +390,8 @@ struct Target {
     destination: String,
     env: Vec<(String, String)>,
     state: Box<dyn Fn() -> Value>,
+    /// Requests the emulator has answered (cheap, unlike `state`).
+    calls: Box<dyn Fn() -> u64>,
     minimal: fn(u64) -> u64,
     rate: f64,
 }
@@ -410,6 +412,7 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> Strin
         destination,
         env,
         state,
+        calls,
         minimal,
         rate,
     } = match dest {
@@ -420,7 +423,11 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> Strin
             Target {
                 destination: cfg,
                 env: vec![("MC_KEY".into(), MC_KEY.into())],
-                state: Box::new(move || emu.emulator.state_json()),
+                state: Box::new({
+                    let emu = emu.clone();
+                    move || emu.emulator.state_json()
+                }),
+                calls: Box::new(move || emu.emulator.requests().total()),
                 minimal: |n| n.div_ceil(500),
                 // No request rate: 10 connections; a batch of 500 takes the emulator's batch time.
                 rate: 10.0,
@@ -439,7 +446,11 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> Strin
             Target {
                 destination: cfg,
                 env: vec![("AC_TOKEN".into(), "bench-token".into())],
-                state: Box::new(move || emu.emulator.state_json()),
+                state: Box::new({
+                    let emu = emu.clone();
+                    move || emu.emulator.state_json()
+                }),
+                calls: Box::new(move || emu.emulator.requests().total()),
                 minimal: |n| n.div_ceil(250),
                 rate: 5.0,
             }
@@ -468,7 +479,11 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> Strin
                     ("CC_SECRET".into(), "paysync-cc-secret".into()),
                     ("CC_REFRESH".into(), token),
                 ],
-                state: Box::new(move || emu.emulator.state_json(false)),
+                state: Box::new({
+                    let emu = emu.clone();
+                    move || emu.emulator.state_json(false)
+                }),
+                calls: Box::new(move || emu.emulator.requests().total()),
                 minimal: |n| n.div_ceil(40_000),
                 rate: 4.0,
             }
@@ -488,8 +503,14 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> Strin
     let mut server = paysync.serve();
     let mut serve_rss = 0.0_f64;
     let mut last_check = Instant::now();
+    // Delivery ends with the destination's last request (status is read only every 10 s).
+    let (mut seen, mut last_request) = (calls(), delivering);
     loop {
         serve_rss = serve_rss.max(peak_rss_mb(server.id()));
+        let now_calls = calls();
+        if now_calls != seen {
+            (seen, last_request) = (now_calls, Instant::now());
+        }
         // `status` reads the whole ledger: not too often, or it slows the run it measures.
         if last_check.elapsed() > Duration::from_secs(10) {
             last_check = Instant::now();
@@ -503,7 +524,7 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> Strin
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    let deliver_secs = delivering.elapsed().as_secs_f64();
+    let deliver_secs = last_request.duration_since(delivering).as_secs_f64();
     let _ = server.kill();
     let _ = server.wait();
     let end = state();
