@@ -10,10 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 mod alerts;
+mod consent;
 mod destinations;
 mod syncs;
 
 pub use alerts::{AlertsConfig, EmailAlerts, RawAlerts, RawEmailAlerts};
+pub use consent::ConsentConfig;
 
 pub use destinations::{
     DestinationConfig, DestinationKind, RawActiveCampaign, RawConstantContact, RawDestination,
@@ -39,6 +41,8 @@ pub struct RawConfig {
     pub syncs: Vec<RawSync>,
     #[serde(default)]
     pub alerts: RawAlerts,
+    #[serde(default)]
+    pub consent: ConsentConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -170,6 +174,7 @@ pub struct Config {
     pub destinations: Vec<DestinationConfig>,
     pub syncs: Vec<SyncConfig>,
     pub alerts: AlertsConfig,
+    pub consent: ConsentConfig,
     /// `store.secret_key`, resolved: 64 hex characters.
     pub secret_key: Option<SecretString>,
 }
@@ -343,6 +348,9 @@ impl RawConfig {
             }
             Some(key)
         });
+        if self.consent.poll_unsubscribes_secs == 0 {
+            problems.error("consent.poll_unsubscribes_secs", "must be at least 1");
+        }
         if self.stripe.catchup_interval_secs == 0 {
             problems.error("stripe.catchup_interval_secs", "must be at least 1");
         }
@@ -379,6 +387,7 @@ impl RawConfig {
             destinations,
             syncs,
             alerts,
+            consent: self.consent.clone(),
             secret_key,
         };
         Ok((config, problems))

@@ -13,7 +13,7 @@ use paysync_core::segments::Context;
 use paysync_store::{Store, StoreError};
 use serde::Serialize;
 
-use crate::reconcile::{Plan, SyncPlan, person_key, plan, profile_of};
+use crate::reconcile::{Plan, SyncPlan, is_suppressed, person_key, plan, profile_of};
 
 /// Persons read per page.
 const PAGE: usize = 500;
@@ -51,6 +51,7 @@ pub async fn impact(
     store: &dyn Store,
     account: &str,
     plans: &[SyncPlan],
+    carry_unsubscribes: bool,
     now: UnixMs,
 ) -> Result<Vec<SyncImpact>, StoreError> {
     let mut out: Vec<SyncImpact> = plans
@@ -82,12 +83,15 @@ pub async fn impact(
             if !seen.insert(email.as_str().to_owned()) {
                 continue;
             }
+            let suppressions = store.suppressions(email.as_str()).await?;
             for ((sync, counts), list_names) in plans.iter().zip(&mut out).zip(&names) {
                 counts.persons += 1;
                 let state = store
                     .delivery_state(&sync.config.name, email.as_str())
                     .await?;
-                let ops = match plan(sync, &profile, &state, now) {
+                let suppressed =
+                    is_suppressed(&suppressions, &sync.config.destination, carry_unsubscribes);
+                let ops = match plan(sync, &profile, &state, suppressed, now) {
                     Plan::Ops(ops) => ops,
                     Plan::Skipped(_) => {
                         counts.held += 1;

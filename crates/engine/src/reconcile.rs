@@ -11,13 +11,14 @@ use std::sync::Arc;
 
 use paysync_core::ObjectKind;
 use paysync_core::config::SyncConfig;
-use paysync_core::contact::{Email, ListId};
+use paysync_core::contact::{Consent, Email, ListId};
 use paysync_core::profile::{PersonObject, Profile, fold};
 use paysync_core::reconcile::{Managed, Skip, SyncRules, desired, diff};
 use paysync_core::segments::Context;
 use paysync_core::{UnixMs, ops::Op};
 use paysync_store::{
     Decision, DeliveryState, PersonRecord, ReconcileStats, Reconciled, Store, StoreError,
+    Suppression,
 };
 
 /// Persons per pass (one transaction of decisions).
@@ -82,13 +83,32 @@ pub enum Plan {
     Skipped(Skip),
 }
 
-/// The pure step: profile + rules + acknowledged state → operations.
-pub fn plan(plan: &SyncPlan, profile: &Profile, state: &DeliveryState, now_ms: UnixMs) -> Plan {
+/// Whether a person is suppressed at a sync's destination: they unsubscribed there, or (when
+/// unsubscribes are carried) at any destination.
+pub fn is_suppressed(suppressions: &[Suppression], destination: &str, carry: bool) -> bool {
+    suppressions
+        .iter()
+        .any(|s| carry || s.destination == destination)
+}
+
+/// The pure step: profile + rules + acknowledged state → operations. A suppressed person is
+/// wanted unsubscribed, whatever the sync's consent mode and segments say.
+pub fn plan(
+    plan: &SyncPlan,
+    profile: &Profile,
+    state: &DeliveryState,
+    suppressed: bool,
+    now_ms: UnixMs,
+) -> Plan {
     let ctx = Context {
         now: now_ms.div_euclid(1000),
         exists_in_destination: state.acknowledged.is_some(),
     };
-    match desired(profile, &plan.rules(), &ctx) {
+    let mut rules = plan.rules();
+    if suppressed {
+        rules.consent = Consent::Unsubscribed;
+    }
+    match desired(profile, &rules, &ctx) {
         Ok(want) => Plan::Ops(diff(
             &want,
             state.acknowledged.as_ref().map(|a| &a.contact),
@@ -105,6 +125,8 @@ pub struct Reconciler {
     pub store: Arc<dyn Store>,
     pub account: String,
     pub syncs: Vec<Arc<SyncPlan>>,
+    /// `consent.carry_unsubscribes`: an unsubscribe anywhere suppresses everywhere.
+    pub carry_unsubscribes: bool,
 }
 
 /// What a pass did, for logs and benchmarks.
@@ -146,11 +168,22 @@ impl Reconciler {
             let person = self.store.person(&self.account, &mark.customer_ref).await?;
             let profile = profile_of(&person);
             let email = person_key(&profile);
+            let suppressions = match &email {
+                Some(email) => self.store.suppressions(email.as_str()).await?,
+                None => Vec::new(),
+            };
             let mut decisions = Vec::new();
             let mut held = Vec::new();
             for sync in &self.syncs {
                 let outcome = match &email {
-                    Some(email) => self.decide(sync, &profile, email, now).await?,
+                    Some(email) => {
+                        let suppressed = is_suppressed(
+                            &suppressions,
+                            &sync.config.destination,
+                            self.carry_unsubscribes,
+                        );
+                        self.decide(sync, &profile, email, suppressed, now).await?
+                    }
                     None => Err(profile
                         .identity
                         .email
@@ -186,13 +219,14 @@ impl Reconciler {
         sync: &SyncPlan,
         profile: &Profile,
         email: &Email,
+        suppressed: bool,
         now: UnixMs,
     ) -> Result<Result<Decision, Skip>, StoreError> {
         let state = self
             .store
             .delivery_state(&sync.config.name, email.as_str())
             .await?;
-        let ops = match plan(sync, profile, &state, now) {
+        let ops = match plan(sync, profile, &state, suppressed, now) {
             Plan::Ops(ops) => ops,
             Plan::Skipped(skip) => return Ok(Err(skip)),
         };

@@ -153,6 +153,56 @@ async fn every<F, Fut>(
     }
 }
 
+/// The change-feed reader of one destination: the syncs writing to it, and the accounts to
+/// reconcile again (all of them when unsubscribes are carried to every destination).
+fn unsubscribe_poller(
+    store: &Arc<dyn Store>,
+    config: &paysync_core::config::Config,
+    destination: &str,
+    connector: Arc<dyn paysync_destinations::Destination>,
+) -> crate::unsubscribes::UnsubscribePoller {
+    let syncs = config.syncs.iter().filter(|s| s.destination == destination);
+    let mut accounts: Vec<String> = if config.consent.carry_unsubscribes {
+        config.syncs.iter().map(|s| s.account.clone()).collect()
+    } else {
+        syncs.clone().map(|s| s.account.clone()).collect()
+    };
+    accounts.sort();
+    accounts.dedup();
+    crate::unsubscribes::UnsubscribePoller {
+        store: store.clone(),
+        destination: destination.to_owned(),
+        connector,
+        syncs: syncs.map(|s| s.name.clone()).collect(),
+        accounts,
+    }
+}
+
+/// Reads a destination's unsubscribes every `period`; a failed poll is logged and tried again
+/// at the next one (the cursor has not moved).
+async fn poll_unsubscribes(
+    poller: crate::unsubscribes::UnsubscribePoller,
+    period: Duration,
+    shutdown: watch::Receiver<bool>,
+) {
+    let poller = Arc::new(poller);
+    every(period, None, shutdown, move || {
+        let poller = poller.clone();
+        async move {
+            match poller.poll(crate::now_ms).await {
+                Ok(stats) if stats.changes > 0 => {
+                    tracing::debug!(destination = %poller.destination, ?stats, "read the destination's changes")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(destination = %poller.destination, error = %e, "cannot read the destination's unsubscribes; trying again at the next poll")
+                }
+            }
+        }
+    })
+    .await;
+}
+
 /// How often a reconciler looks for dirty persons when nothing woke it (backfill and catch-up
 /// write the ledger without waking it).
 const RECONCILE_EVERY: Duration = Duration::from_secs(1);
@@ -216,6 +266,11 @@ pub async fn spawn_sync_loops(
         deliverer.alerter = Some(alerter.clone());
         let deliverer = Arc::new(deliverer);
         tasks.spawn(deliverer.clone().run(DELIVER_IDLE, shutdown.clone()));
+        tasks.spawn(poll_unsubscribes(
+            unsubscribe_poller(&store, config, &d.name, connector.clone()),
+            Duration::from_secs(config.consent.poll_unsubscribes_secs),
+            shutdown.clone(),
+        ));
         connectors.insert(d.name.clone(), connector);
         deliverers.push(deliverer);
     }
@@ -246,6 +301,7 @@ pub async fn spawn_sync_loops(
             .map(|d| d.wake.clone())
             .collect();
         let shutdown = shutdown.clone();
+        let carry_unsubscribes = config.consent.carry_unsubscribes;
         tasks.spawn(async move {
             let mut plans = Vec::new();
             for sync in &syncs {
@@ -261,6 +317,7 @@ pub async fn spawn_sync_loops(
                 store,
                 account,
                 syncs: plans,
+                carry_unsubscribes,
             });
             every(RECONCILE_EVERY, wake, shutdown, move || {
                 let reconciler = reconciler.clone();

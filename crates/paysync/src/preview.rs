@@ -11,7 +11,7 @@ use paysync_core::config::Config;
 use paysync_core::object::normalise_email;
 use paysync_core::segments::{Context, membership};
 use paysync_engine::connect::offline_plan;
-use paysync_engine::reconcile::{Plan, SyncPlan, person_key, plan, profile_of};
+use paysync_engine::reconcile::{Plan, SyncPlan, is_suppressed, person_key, plan, profile_of};
 
 use crate::load;
 
@@ -47,7 +47,14 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
         if plans.is_empty() {
             bail!("account {account} has no [[syncs]] to preview");
         }
-        let impact = paysync_engine::impact::impact(store.as_ref(), &account, &plans, now).await?;
+        let impact = paysync_engine::impact::impact(
+            store.as_ref(),
+            &account,
+            &plans,
+            config.consent.carry_unsubscribes,
+            now,
+        )
+        .await?;
         println!("{}", serde_json::to_string_pretty(&impact)?);
         return Ok(());
     }
@@ -78,7 +85,12 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
                 let state = store
                     .delivery_state(&sync.config.name, email.as_str())
                     .await?;
-                match plan(sync, &profile, &state, now) {
+                let suppressed = is_suppressed(
+                    &store.suppressions(email.as_str()).await?,
+                    &sync.config.destination,
+                    config.consent.carry_unsubscribes,
+                );
+                match plan(sync, &profile, &state, suppressed, now) {
                     Plan::Ops(ops) => serde_json::to_value(&ops)?,
                     Plan::Skipped(skip) => serde_json::json!({"held": format!("{skip:?}")}),
                 }

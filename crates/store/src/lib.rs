@@ -14,6 +14,7 @@
 //!   may be lost with the OS; what they write is derived from durable data (the inbox, the API)
 //!   and is redone when lost, because their progress marks roll back with them.
 
+mod consent;
 mod delivery;
 mod migrate;
 mod secrets;
@@ -25,6 +26,7 @@ pub use delivery::{
     OutboxEntry, OutboxState, OutboxSummary, ReconcileStats, Reconciled,
 };
 
+pub use consent::{ConsentEntry, Resubscribe, Suppression, Unsubscribe};
 pub use secrets::SecretKey;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -149,6 +151,17 @@ pub trait Store: Send + Sync + 'static {
     async fn get_secret(&self, name: &str) -> Result<Option<SecretString>>;
     /// Forgets the secret stored under `name` (a no-op when there is none).
     async fn delete_secret(&self, name: &str) -> Result<()>;
+    /// Records an unsubscribe learnt from a destination: a suppression, a ledger row, the
+    /// destination's acknowledged states corrected, the person dirty. False when already known.
+    async fn record_unsubscribe(&self, unsubscribe: Unsubscribe) -> Result<bool>;
+    /// Lifts a suppression because the person subscribed again at its destination.
+    async fn record_resubscribe(&self, resubscribe: Resubscribe) -> Result<bool>;
+    /// The suppressions in force for a person (normalised email).
+    async fn suppressions(&self, person: &str) -> Result<Vec<Suppression>>;
+    /// How many people each destination suppresses.
+    async fn suppression_counts(&self) -> Result<Vec<(String, i64)>>;
+    /// The consent ledger, oldest first; one person's or everyone's.
+    async fn consent_ledger(&self, person: Option<&str>) -> Result<Vec<ConsentEntry>>;
     /// How many contacts each sync's destination acknowledged.
     async fn contacts_per_sync(&self) -> Result<Vec<(String, i64)>>;
     /// Releases every outbox lease, when the workers that held them are known to be gone (the

@@ -12,14 +12,20 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
         include_str!("../../../migrations/sqlite/0001_ingest.sql"),
     ),
     (
-        2,
-        "secrets",
-        include_str!("../../../migrations/sqlite/0002_secrets.sql"),
-    ),
-    (
         3,
         "delivery",
         include_str!("../../../migrations/sqlite/0003_delivery.sql"),
+    ),
+    // 2 was never released; 4 comes after 3 so that databases at 3 receive it.
+    (
+        4,
+        "secrets",
+        include_str!("../../../migrations/sqlite/0004_secrets.sql"),
+    ),
+    (
+        5,
+        "consent",
+        include_str!("../../../migrations/sqlite/0005_consent.sql"),
     ),
 ];
 

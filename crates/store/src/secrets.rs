@@ -109,7 +109,7 @@ mod tests {
 
     fn conn() -> Connection {
         let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(include_str!("../../../migrations/sqlite/0002_secrets.sql"))
+        conn.execute_batch(include_str!("../../../migrations/sqlite/0004_secrets.sql"))
             .unwrap();
         conn
     }

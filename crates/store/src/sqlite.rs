@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::PersonRecord;
 use crate::delivery::{self, *};
 use crate::types::*;
+use crate::{ConsentEntry, Resubscribe, Suppression, Unsubscribe};
 use crate::{Result, Store, StoreError, migrate};
 
 /// Largest number of writes committed in one transaction.
@@ -862,6 +863,32 @@ impl Store for SqliteStore {
     async fn delete_secret(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
         self.write(move |conn| crate::secrets::delete(conn, &name))
+            .await
+    }
+
+    async fn record_unsubscribe(&self, unsubscribe: Unsubscribe) -> Result<bool> {
+        self.write(move |conn| crate::consent::record_unsubscribe(conn, &unsubscribe))
+            .await
+    }
+
+    async fn record_resubscribe(&self, resubscribe: Resubscribe) -> Result<bool> {
+        self.write(move |conn| crate::consent::record_resubscribe(conn, &resubscribe))
+            .await
+    }
+
+    async fn suppressions(&self, person: &str) -> Result<Vec<Suppression>> {
+        let person = person.to_owned();
+        self.read(move |conn| crate::consent::suppressions(conn, &person))
+            .await
+    }
+
+    async fn suppression_counts(&self) -> Result<Vec<(String, i64)>> {
+        self.read(crate::consent::suppression_counts).await
+    }
+
+    async fn consent_ledger(&self, person: Option<&str>) -> Result<Vec<ConsentEntry>> {
+        let person = person.map(str::to_owned);
+        self.read(move |conn| crate::consent::ledger(conn, person.as_deref()))
             .await
     }
 

@@ -3,3 +3,4 @@
 mod alerts;
 mod reconcile_deliver;
 mod token_store;
+mod unsubscribes;

@@ -19,9 +19,9 @@ use paysync_store::{EventSource, InboxEvent, SqliteStore, Store};
 use secrecy::SecretString;
 use serde_json::Value;
 
-const ACCOUNT: &str = "main";
+pub const ACCOUNT: &str = "main";
 
-fn event(id: &str, created: i64, object: &str) -> InboxEvent {
+pub fn event(id: &str, created: i64, object: &str) -> InboxEvent {
     let kind = if object.contains(r#""object":"charge""#) {
         "charge.succeeded"
     } else {
@@ -49,14 +49,14 @@ fn customer(n: u32) -> String {
     )
 }
 
-fn charge(n: u32, customer: u32, amount: i64) -> String {
+pub fn charge(n: u32, customer: u32, amount: i64) -> String {
     format!(
         r#"{{"id":"ch_{n}","object":"charge","customer":"cus_{customer}","amount":{amount},"amount_captured":{amount},"amount_refunded":0,"currency":"usd","status":"succeeded","paid":true,"captured":true,"refunded":false,"created":1700000100}}"#
     )
 }
 
 /// Four customers: 50, 150 and 250 dollars paid, and one who never paid.
-fn ledger_events() -> Vec<InboxEvent> {
+pub fn ledger_events() -> Vec<InboxEvent> {
     let mut events: Vec<InboxEvent> = (1..=4)
         .map(|n| event(&format!("evt_c{n}"), 1_700_000_000, &customer(n)))
         .collect();
@@ -70,15 +70,15 @@ fn ledger_events() -> Vec<InboxEvent> {
     events
 }
 
-struct Rig {
+pub struct Rig {
     _dir: tempfile::TempDir,
-    store: Arc<dyn Store>,
-    emu: EmulatorHandle<MailchimpEmulator>,
-    audience: String,
-    connector: Arc<dyn Destination>,
+    pub store: Arc<dyn Store>,
+    pub emu: EmulatorHandle<MailchimpEmulator>,
+    pub audience: String,
+    pub connector: Arc<dyn Destination>,
 }
 
-async fn rig() -> Rig {
+pub async fn rig() -> Rig {
     let dir = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(
         SqliteStore::open(dir.path().join("paysync.db"), 1_000)
@@ -116,7 +116,7 @@ async fn rig() -> Rig {
     }
 }
 
-fn sync_with_threshold(cents: i64, consent: Consent) -> SyncConfig {
+pub fn sync_with_threshold(cents: i64, consent: Consent) -> SyncConfig {
     let rule: paysync_core::segments::Rule = serde_json::from_value(serde_json::json!({
         "charged": {"total": {"gte": cents}}
     }))
@@ -142,7 +142,7 @@ fn sync_with_threshold(cents: i64, consent: Consent) -> SyncConfig {
 }
 
 impl Rig {
-    async fn ingest(&self, events: Vec<InboxEvent>) {
+    pub async fn ingest(&self, events: Vec<InboxEvent>) {
         self.store.ingest(ACCOUNT, events).await.expect("ingest");
         while self
             .store
@@ -153,7 +153,7 @@ impl Rig {
         {}
     }
 
-    async fn reconciler(&self, sync: &SyncConfig) -> Reconciler {
+    pub async fn reconciler(&self, sync: &SyncConfig) -> Reconciler {
         let plan = prepare(sync, self.connector.as_ref())
             .await
             .expect("prepare");
@@ -161,10 +161,11 @@ impl Rig {
             store: self.store.clone(),
             account: ACCOUNT.into(),
             syncs: vec![Arc::new(plan)],
+            carry_unsubscribes: false,
         }
     }
 
-    fn deliverer(&self) -> Deliverer {
+    pub fn deliverer(&self) -> Deliverer {
         Deliverer::new(
             self.store.clone(),
             "mc",
@@ -202,7 +203,7 @@ impl Rig {
     }
 }
 
-fn now() -> i64 {
+pub fn now() -> i64 {
     paysync_engine::now_ms()
 }
 
@@ -237,7 +238,7 @@ async fn a_changed_segment_rule_sends_ops_to_exactly_the_affected_contacts() {
         .reconciler(&sync_with_threshold(20_000, Consent::NonMarketing))
         .await;
     let plans: Vec<_> = second.syncs.iter().map(|p| (**p).clone()).collect();
-    let impact = paysync_engine::impact::impact(rig.store.as_ref(), ACCOUNT, &plans, now())
+    let impact = paysync_engine::impact::impact(rig.store.as_ref(), ACCOUNT, &plans, false, now())
         .await
         .expect("impact");
     assert_eq!(impact[0].persons, 4);
