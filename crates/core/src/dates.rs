@@ -24,6 +24,19 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time in milliseconds (UTC).
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        t / 3600,
+        t % 3600 / 60,
+        t % 60
+    )
+}
+
 pub fn parse_date(s: &str) -> Result<i64, String> {
     let bad = || format!("{s:?} is not a date like 2024-01-31");
     let mut parts = s.trim().splitn(3, '-');
@@ -80,6 +93,12 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20Z");
+    }
 
     #[test]
     fn parses_dates_as_utc_midnight() {

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod contact;
+pub mod csv;
 pub mod dates;
 pub mod event;
 pub mod mapping;

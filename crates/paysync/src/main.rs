@@ -2,6 +2,7 @@
 
 mod backfill;
 mod config_cmd;
+mod consent_cmd;
 mod demo;
 mod emulate;
 mod load;
@@ -71,6 +72,8 @@ enum Command {
     },
     /// Read the sync log and audit trail, newest first.
     Log(log_cmd::Args),
+    /// Export the consent ledger (CSV, or JSON lines): unsubscribes learnt, suppressions.
+    Consent(consent_cmd::Args),
     /// Send dead letters again (after fixing their cause).
     Replay(replay::Args),
     /// Check or create the configuration.
@@ -120,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => replay::list(load::load(&cli.config)?, destination, limit, json).await?,
         Command::Replay(args) => replay::run(load::load(&cli.config)?, args).await?,
         Command::Log(args) => log_cmd::run(load::load(&cli.config)?, args).await?,
+        Command::Consent(args) => consent_cmd::run(load::load(&cli.config)?, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

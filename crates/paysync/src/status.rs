@@ -28,6 +28,18 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<()> {
                 })
         })
         .collect();
+    let suppressed = store.suppression_counts().await?;
+    let suppressions: Vec<_> = config
+        .destinations
+        .iter()
+        .map(|d| {
+            let n = suppressed
+                .iter()
+                .find(|(name, _)| *name == d.name)
+                .map_or(0, |c| c.1);
+            serde_json::json!({"destination": d.name, "people": n})
+        })
+        .collect();
     let contacts = store.contacts_per_sync().await?;
     let syncs: Vec<_> = config
         .syncs
@@ -40,15 +52,25 @@ pub async fn run(config: Config, json: bool) -> anyhow::Result<()> {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({ "accounts": all, "destinations": outbox, "syncs": syncs })
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({
+                "accounts": all,
+                "destinations": outbox,
+                "syncs": syncs,
+                "suppressions": suppressions,
+            }))?
         );
     } else {
         for s in &all {
             print_account(s, now);
         }
         print_outbox(&config, &outbox, now);
+        for s in suppressions.iter().filter(|s| s["people"] != 0) {
+            println!(
+                "destination {}: {} people unsubscribed there and are suppressed (`paysync consent`)",
+                s["destination"].as_str().unwrap_or_default(),
+                s["people"]
+            );
+        }
         for s in &syncs {
             println!(
                 "sync {} ({} → {}): {} contacts acknowledged",
