@@ -305,3 +305,88 @@ fn killed_five_times_under_a_stream_of_events_it_loses_nothing() {
     assert_audience_matches(&paysync, &mc, &manifest);
     drop(server);
 }
+
+#[test]
+fn an_unsubscribe_in_mailchimp_survives_backfills_config_changes_and_replays() {
+    let mc = Mailchimp::start();
+    let stripe = Localstripe::start();
+    let config = mc.config().replace(
+        "coalesce_ms = 200",
+        "coalesce_ms = 200\nconsent = \"subscribed\"",
+    ) + "\n[consent]\npoll_unsubscribes_secs = 1\n";
+    let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
+    paysync.set_env("TEST_MC_KEY", KEY);
+    let server = paysync.serve();
+    let hook = paysync.url("/webhooks/stripe/main");
+    let manifest = stripe.seed(20, Some((&hook, SECRET)), paysync.dir.path());
+    let sent = manifest["counts"]["events"].as_u64().expect("events");
+    paysync.run(&["backfill", "--all"]);
+    wait_for_delivery(&paysync, sent);
+    let (people, _) = expected_tags(&manifest);
+    let (email, _) = people.into_iter().next().expect("a person");
+    let member_status = || mc.emu.emulator.member_status(&mc.audience, &email);
+    assert_eq!(member_status().as_deref(), Some("subscribed"));
+
+    // The person unsubscribes from a campaign; paysync learns it from Mailchimp's changes.
+    mc.emu
+        .emulator
+        .unsubscribe(&email, &mc.audience, None)
+        .expect("unsubscribe");
+    wait_until(
+        Duration::from_secs(30),
+        "the unsubscribe to be learnt",
+        || {
+            paysync
+                .run(&["consent", "--email", &email])
+                .contains(",unsubscribed,")
+        },
+    );
+
+    // A rule change (a new segment: everyone is reconciled again), a backfill and a replay.
+    drop(server);
+    let path = paysync.dir.path().join("paysync.toml");
+    let mut toml = std::fs::read_to_string(&path).expect("config");
+    toml = toml.replace(
+        "[consent]",
+        "[[syncs.segments]]\nname = \"Everyone\"\ntag = \"everyone\"\nrule = { all = [] }\n\n[consent]",
+    );
+    std::fs::write(&path, toml).expect("config");
+    let _server = paysync.serve();
+    paysync.run(&["backfill", "--all"]);
+    paysync.run(&["replay", "--all"]);
+    wait_for_delivery(&paysync, sent);
+    wait_until(
+        Duration::from_secs(60),
+        "the new segment to be delivered",
+        || {
+            mc.emu.emulator.state_json()["lists"][0]["members"]
+                .as_array()
+                .is_some_and(|ms| {
+                    ms.iter().any(|m| {
+                        m["tags"]
+                            .as_array()
+                            .is_some_and(|t| t.iter().any(|x| x == "everyone"))
+                    })
+                })
+        },
+    );
+    wait_for_delivery(&paysync, sent);
+    assert_eq!(
+        member_status().as_deref(),
+        Some("unsubscribed"),
+        "{}",
+        paysync.serve_log()
+    );
+    let all = status(&paysync);
+    assert_eq!(all["suppressions"][0]["people"], 1, "{all:#}");
+    assert_eq!(all["destinations"][0]["dead"], 0, "{all:#}");
+    // The ledger, as CSV: one fact, from the destination's feed.
+    let csv = paysync.run(&["consent"]);
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert!(rows[0].starts_with("person,destination,state,source"));
+    assert!(
+        rows[1].starts_with(&format!("{email},mc,unsubscribed,destination_feed,")),
+        "{csv}"
+    );
+}
