@@ -18,8 +18,8 @@ pub use alerts::{AlertsConfig, EmailAlerts, RawAlerts, RawEmailAlerts};
 pub use consent::ConsentConfig;
 
 pub use destinations::{
-    DestinationConfig, DestinationKind, RawActiveCampaign, RawConstantContact, RawDestination,
-    RawLimits, RawMailchimp,
+    DestinationConfig, DestinationKind, RawActiveCampaign, RawCommon, RawConstantContact,
+    RawDestination, RawMailchimp,
 };
 pub use syncs::{DEFAULT_COALESCE_MS, RawSync, SyncConfig, SyncRulesConfig};
 

@@ -25,6 +25,7 @@ pub mod mailchimp;
 pub mod op;
 pub mod poll;
 pub mod timefmt;
+pub mod webhooks;
 
 pub use consent::{ConsentDecision, Refusal};
 pub use contact::{

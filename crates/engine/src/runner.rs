@@ -153,31 +153,6 @@ async fn every<F, Fut>(
     }
 }
 
-/// The change-feed reader of one destination: the syncs writing to it, and the accounts to
-/// reconcile again (all of them when unsubscribes are carried to every destination).
-fn unsubscribe_poller(
-    store: &Arc<dyn Store>,
-    config: &paysync_core::config::Config,
-    destination: &str,
-    connector: Arc<dyn paysync_destinations::Destination>,
-) -> crate::unsubscribes::UnsubscribePoller {
-    let syncs = config.syncs.iter().filter(|s| s.destination == destination);
-    let mut accounts: Vec<String> = if config.consent.carry_unsubscribes {
-        config.syncs.iter().map(|s| s.account.clone()).collect()
-    } else {
-        syncs.clone().map(|s| s.account.clone()).collect()
-    };
-    accounts.sort();
-    accounts.dedup();
-    crate::unsubscribes::UnsubscribePoller {
-        store: store.clone(),
-        destination: destination.to_owned(),
-        connector,
-        syncs: syncs.map(|s| s.name.clone()).collect(),
-        accounts,
-    }
-}
-
 /// Reads a destination's unsubscribes every `period`; a failed poll is logged and tried again
 /// at the next one (the cursor has not moved).
 async fn poll_unsubscribes(
@@ -191,11 +166,11 @@ async fn poll_unsubscribes(
         async move {
             match poller.poll(crate::now_ms).await {
                 Ok(stats) if stats.changes > 0 => {
-                    tracing::debug!(destination = %poller.destination, ?stats, "read the destination's changes")
+                    tracing::debug!(destination = %poller.destination(), ?stats, "read the destination's changes")
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(destination = %poller.destination, error = %e, "cannot read the destination's unsubscribes; trying again at the next poll")
+                    tracing::warn!(destination = %poller.destination(), error = %e, "cannot read the destination's unsubscribes; trying again at the next poll")
                 }
             }
         }
@@ -267,7 +242,10 @@ pub async fn spawn_sync_loops(
         let deliverer = Arc::new(deliverer);
         tasks.spawn(deliverer.clone().run(DELIVER_IDLE, shutdown.clone()));
         tasks.spawn(poll_unsubscribes(
-            unsubscribe_poller(&store, config, &d.name, connector.clone()),
+            crate::unsubscribes::UnsubscribePoller {
+                sink: crate::unsubscribes::ConsentSink::new(store.clone(), config, &d.name),
+                connector: connector.clone(),
+            },
             Duration::from_secs(config.consent.poll_unsubscribes_secs),
             shutdown.clone(),
         ));

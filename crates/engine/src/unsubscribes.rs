@@ -11,7 +11,8 @@
 use std::sync::Arc;
 
 use paysync_core::UnixMs;
-use paysync_core::contact::RemoteConsent;
+use paysync_core::config::Config;
+use paysync_core::contact::{Email, RemoteConsent};
 use paysync_destinations::{Change, ChangeCursor, Destination, DestinationError};
 use paysync_store::{Resubscribe, Store, StoreError, Unsubscribe};
 
@@ -39,27 +40,110 @@ pub struct PollStats {
     pub resubscribed: usize,
 }
 
-/// Reads one destination's change feed into the consent ledger.
-pub struct UnsubscribePoller {
+/// Where one destination's consent facts go: the store, with the syncs writing to the
+/// destination and the accounts whose persons are reconciled again.
+#[derive(Clone)]
+pub struct ConsentSink {
     pub store: Arc<dyn Store>,
     pub destination: String,
-    pub connector: Arc<dyn Destination>,
     /// The syncs writing to this destination (their acknowledged states are corrected).
     pub syncs: Vec<String>,
-    /// The accounts whose persons are reconciled again after a change.
+    /// The accounts whose persons are reconciled again after a change (all of them when
+    /// unsubscribes are carried to every destination).
     pub accounts: Vec<String>,
+}
+
+impl ConsentSink {
+    pub fn new(store: Arc<dyn Store>, config: &Config, destination: &str) -> Self {
+        let syncs = config.syncs.iter().filter(|s| s.destination == destination);
+        let mut accounts: Vec<String> = if config.consent.carry_unsubscribes {
+            config.syncs.iter().map(|s| s.account.clone()).collect()
+        } else {
+            syncs.clone().map(|s| s.account.clone()).collect()
+        };
+        accounts.sort();
+        accounts.dedup();
+        ConsentSink {
+            store,
+            destination: destination.to_owned(),
+            syncs: syncs.map(|s| s.name.clone()).collect(),
+            accounts,
+        }
+    }
+
+    /// Records that `person` unsubscribed here; false when it was known already.
+    pub async fn unsubscribed(
+        &self,
+        person: &Email,
+        at: UnixMs,
+        source: &str,
+        details: serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let new = self
+            .store
+            .record_unsubscribe(Unsubscribe {
+                person: person.as_str().to_owned(),
+                destination: self.destination.clone(),
+                at,
+                source: source.to_owned(),
+                details: Some(details.to_string()),
+                syncs: self.syncs.clone(),
+                accounts: self.accounts.clone(),
+            })
+            .await?;
+        if new {
+            tracing::info!(destination = %self.destination, source, "unsubscribe learnt from the destination; the person is suppressed there");
+        }
+        Ok(new)
+    }
+
+    /// Records that `person` subscribed again here, themselves; lifts their suppression (false
+    /// when there was none).
+    pub async fn subscribed(
+        &self,
+        person: &Email,
+        at: UnixMs,
+        source: &str,
+        details: serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let lifted = self
+            .store
+            .record_resubscribe(Resubscribe {
+                person: person.as_str().to_owned(),
+                destination: self.destination.clone(),
+                at,
+                source: source.to_owned(),
+                details: Some(details.to_string()),
+                accounts: self.accounts.clone(),
+            })
+            .await?;
+        if lifted {
+            tracing::info!(destination = %self.destination, source, "a suppressed person subscribed again at the destination; suppression lifted");
+        }
+        Ok(lifted)
+    }
+}
+
+/// Reads one destination's change feed into the consent ledger.
+pub struct UnsubscribePoller {
+    pub sink: ConsentSink,
+    pub connector: Arc<dyn Destination>,
 }
 
 impl UnsubscribePoller {
     fn cursor_name(&self) -> String {
-        format!("destination.{}.changes", self.destination)
+        format!("destination.{}.changes", self.sink.destination)
+    }
+
+    pub fn destination(&self) -> &str {
+        &self.sink.destination
     }
 
     /// Reads the feed from the stored cursor to its end (or `MAX_PAGES`).
     pub async fn poll(&self, now: impl Fn() -> UnixMs) -> Result<PollStats, PollError> {
+        let store = &self.sink.store;
         let name = self.cursor_name();
-        let mut cursor = self
-            .store
+        let mut cursor = store
             .cursor(CURSOR_SCOPE, &name)
             .await?
             .map(|c| ChangeCursor(c.value));
@@ -70,7 +154,7 @@ impl UnsubscribePoller {
                 stats.changes += 1;
                 self.learn(change, now(), &mut stats).await?;
             }
-            self.store
+            store
                 .set_cursor(CURSOR_SCOPE, &name, &page.next.0, now())
                 .await?;
             cursor = Some(page.next);
@@ -87,50 +171,31 @@ impl UnsubscribePoller {
         now: UnixMs,
         stats: &mut PollStats,
     ) -> Result<(), StoreError> {
-        let person = change.email().as_str().to_owned();
         match change {
-            Change::Unsubscribed { at_ms, contact, .. } => {
+            Change::Unsubscribed {
+                email,
+                at_ms,
+                contact,
+            } => {
                 let details = serde_json::json!({
                     "remote_id": contact.as_ref().map(|c| c.remote_id.clone()),
                     "consent": contact.as_ref().map(|c| c.consent),
-                })
-                .to_string();
-                let new = self
-                    .store
-                    .record_unsubscribe(Unsubscribe {
-                        person: person.clone(),
-                        destination: self.destination.clone(),
-                        at: at_ms.unwrap_or(now),
-                        source: "destination_feed".into(),
-                        details: Some(details),
-                        syncs: self.syncs.clone(),
-                        accounts: self.accounts.clone(),
-                    })
-                    .await?;
-                if new {
+                });
+                let at = at_ms.unwrap_or(now);
+                if self.sink.unsubscribed(email, at, FEED, details).await? {
                     stats.unsubscribed += 1;
-                    tracing::info!(destination = %self.destination, "unsubscribe learnt from the destination; the person is suppressed there");
                 }
             }
             // The contact's state now: subscribed again means the person (or the account, at
             // the destination) chose it; paysync would never have done it.
             Change::Updated(contact) if contact.consent == RemoteConsent::Subscribed => {
-                let lifted = self
-                    .store
-                    .record_resubscribe(Resubscribe {
-                        person,
-                        destination: self.destination.clone(),
-                        at: now,
-                        source: "destination_feed".into(),
-                        details: Some(
-                            serde_json::json!({"remote_id": contact.remote_id}).to_string(),
-                        ),
-                        accounts: self.accounts.clone(),
-                    })
-                    .await?;
-                if lifted {
+                let details = serde_json::json!({"remote_id": contact.remote_id});
+                if self
+                    .sink
+                    .subscribed(&contact.email, now, FEED, details)
+                    .await?
+                {
                     stats.resubscribed += 1;
-                    tracing::info!(destination = %self.destination, "a suppressed person subscribed again at the destination; suppression lifted");
                 }
             }
             // Other edits matter to two-way sync only.
@@ -139,3 +204,6 @@ impl UnsubscribePoller {
         Ok(())
     }
 }
+
+/// The `source` of facts read from a change feed.
+const FEED: &str = "destination_feed";

@@ -15,6 +15,8 @@ use paysync_engine::{now_ms, status};
 use paysync_store::Store;
 use serde_json::json;
 
+mod vendor_webhooks;
+
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
@@ -42,6 +44,10 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhooks/stripe/{account}", post(stripe_webhook))
+        .route(
+            "/webhooks/destinations/{name}",
+            get(vendor_webhooks::destination_webhook).post(vendor_webhooks::destination_webhook),
+        )
         .route("/status", get(status_json))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)

@@ -40,9 +40,13 @@ pub enum RawDestination {
 /// Settings every destination has.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLimits {
+pub struct RawCommon {
     /// Requests per second; the vendor's documented limit by default.
     pub rate_limit_per_sec: Option<u32>,
+    /// `env:NAME`: the secret in the URL of paysync's endpoint for the vendor's webhooks
+    /// (`/webhooks/destinations/<name>?secret=…`; Mailchimp and ActiveCampaign sign nothing).
+    /// Unset, the endpoint answers 404 and unsubscribes are learnt by polling only.
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,7 +69,7 @@ pub struct RawConstantContact {
     /// one that no segment puts on a list still needs one). Created when missing.
     pub default_list: Option<String>,
     #[serde(flatten)]
-    pub limits: RawLimits,
+    pub common: RawCommon,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -80,7 +84,7 @@ pub struct RawActiveCampaign {
     #[serde(default)]
     pub deep_data: bool,
     #[serde(flatten)]
-    pub limits: RawLimits,
+    pub common: RawCommon,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,7 +98,7 @@ pub struct RawMailchimp {
     /// API base (default `https://<dc>.api.mailchimp.com/3.0`), for the emulator.
     pub api_base: Option<String>,
     #[serde(flatten)]
-    pub limits: RawLimits,
+    pub common: RawCommon,
 }
 
 /// A validated destination, secrets resolved.
@@ -103,6 +107,8 @@ pub struct DestinationConfig {
     pub name: String,
     pub kind: DestinationKind,
     pub rate_limit_per_sec: Option<u32>,
+    /// The secret the vendor's webhooks must carry (`?secret=`), when they are enabled.
+    pub webhook_secret: Option<SecretString>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,11 +144,11 @@ impl RawDestination {
         }
     }
 
-    fn limits(&self) -> &RawLimits {
+    fn common(&self) -> &RawCommon {
         match self {
-            RawDestination::ConstantContact(d) => &d.limits,
-            RawDestination::ActiveCampaign(d) => &d.limits,
-            RawDestination::Mailchimp(d) => &d.limits,
+            RawDestination::ConstantContact(d) => &d.common,
+            RawDestination::ActiveCampaign(d) => &d.common,
+            RawDestination::Mailchimp(d) => &d.common,
         }
     }
 }
@@ -183,9 +189,19 @@ pub(super) fn resolve_destinations(
                 format!("{:?} is used by an earlier destination", d.name()),
             );
         }
-        let limits = d.limits();
-        if limits.rate_limit_per_sec == Some(0) {
+        let common = d.common();
+        if common.rate_limit_per_sec == Some(0) {
             problems.error(at("rate_limit_per_sec"), "must be at least 1");
+        }
+        let webhook_secret = common
+            .webhook_secret
+            .as_deref()
+            .and_then(|raw| resolve_secret(raw, &at("webhook_secret"), env, problems));
+        if common.webhook_secret.is_some() && matches!(d, RawDestination::ConstantContact(_)) {
+            problems.error(
+                at("webhook_secret"),
+                "Constant Contact sends no unsubscribe webhooks; paysync polls it",
+            );
         }
         let kind = match d {
             RawDestination::ConstantContact(cc) => {
@@ -254,7 +270,8 @@ pub(super) fn resolve_destinations(
         out.push(DestinationConfig {
             name: d.name().to_owned(),
             kind,
-            rate_limit_per_sec: limits.rate_limit_per_sec,
+            rate_limit_per_sec: common.rate_limit_per_sec,
+            webhook_secret,
         });
     }
     out

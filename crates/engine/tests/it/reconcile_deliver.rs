@@ -100,6 +100,7 @@ pub async fn rig() -> Rig {
             api_base: Some(format!("{}/3.0", emu.url())),
         },
         rate_limit_per_sec: None,
+        webhook_secret: None,
     };
     let connector = connector(
         &cfg,

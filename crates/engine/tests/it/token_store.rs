@@ -37,6 +37,7 @@ async fn a_rotated_refresh_token_survives_a_restart_sealed() {
             default_list: None,
         },
         rate_limit_per_sec: None,
+        webhook_secret: None,
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let db = dir.path().join("paysync.db");

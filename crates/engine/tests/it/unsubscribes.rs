@@ -4,7 +4,7 @@
 use paysync_core::contact::Consent;
 use paysync_core::ops::Op;
 use paysync_engine::reconcile::{Plan, is_suppressed, plan, profile_of};
-use paysync_engine::unsubscribes::UnsubscribePoller;
+use paysync_engine::unsubscribes::{ConsentSink, UnsubscribePoller};
 use paysync_store::DeliveryState;
 
 use crate::reconcile_deliver::{
@@ -13,11 +13,13 @@ use crate::reconcile_deliver::{
 
 fn poller(rig: &crate::reconcile_deliver::Rig) -> UnsubscribePoller {
     UnsubscribePoller {
-        store: rig.store.clone(),
-        destination: "mc".into(),
+        sink: ConsentSink {
+            store: rig.store.clone(),
+            destination: "mc".into(),
+            syncs: vec!["to-mc".into()],
+            accounts: vec![ACCOUNT.into()],
+        },
         connector: rig.connector.clone(),
-        syncs: vec!["to-mc".into()],
-        accounts: vec![ACCOUNT.into()],
     }
 }
 

@@ -390,3 +390,117 @@ fn an_unsubscribe_in_mailchimp_survives_backfills_config_changes_and_replays() {
         "{csv}"
     );
 }
+
+#[test]
+fn mailchimp_unsubscribe_webhooks_are_learnt_and_hostile_ones_refused() {
+    use base64::Engine as _;
+    let mc = Mailchimp::start();
+    let stripe = Localstripe::start();
+    let config = mc.config().replace(
+        "api_base = ",
+        "webhook_secret = \"env:TEST_MC_HOOK\"\napi_base = ",
+    ) + "\n[consent]\npoll_unsubscribes_secs = 3600\n";
+    let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
+    paysync.set_env("TEST_MC_KEY", KEY);
+    paysync.set_env("TEST_MC_HOOK", "hook-secret-1");
+    let _server = paysync.serve();
+    let hook = paysync.url("/webhooks/stripe/main");
+    let manifest = stripe.seed(10, Some((&hook, SECRET)), paysync.dir.path());
+    let sent = manifest["counts"]["events"].as_u64().expect("events");
+    paysync.run(&["backfill", "--all"]);
+    wait_for_delivery(&paysync, sent);
+    let (email, _) = expected_tags(&manifest)
+        .0
+        .into_iter()
+        .next()
+        .expect("a person");
+
+    // The audience's webhook points at paysync (Mailchimp checks the URL with a GET first).
+    let endpoint = paysync.url("/webhooks/destinations/mc?secret=hook-secret-1");
+    let client = http::blocking_client();
+    let auth = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("paysync:{KEY}"))
+    );
+    let body = serde_json::json!({
+        "url": endpoint,
+        "events": {"subscribe": true, "unsubscribe": true, "cleaned": true},
+        "sources": {"user": true, "admin": true, "api": false},
+    });
+    let created = client
+        .post(format!(
+            "{}/3.0/lists/{}/webhooks",
+            mc.emu.url(),
+            mc.audience
+        ))
+        .header("authorization", &auth)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .expect("create webhook");
+    assert!(created.status().is_success(), "{}", created.json());
+
+    // Hostile or misdirected calls: refused with a reason, nothing recorded.
+    let post = |url: String, body: &'static str| {
+        client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .expect("post")
+            .status()
+            .as_u16()
+    };
+    let unsub = "type=unsubscribe&data%5Bemail%5D=intruder%40example.com";
+    assert_eq!(
+        post(paysync.url("/webhooks/destinations/mc?secret=wrong"), unsub),
+        401
+    );
+    assert_eq!(post(paysync.url("/webhooks/destinations/mc"), unsub), 401);
+    assert_eq!(
+        post(
+            paysync.url("/webhooks/destinations/nope?secret=hook-secret-1"),
+            unsub
+        ),
+        404
+    );
+    assert_eq!(
+        post(endpoint.clone(), "type=unsubscribe&data%5Bemail%5D=nobody"),
+        400
+    );
+    assert_eq!(post(endpoint.clone(), "\u{0}\u{1}garbage"), 400);
+    assert_eq!(
+        post(
+            endpoint.clone(),
+            "type=profile&data%5Bemail%5D=a%40example.com"
+        ),
+        200
+    );
+    assert_eq!(
+        paysync.run(&["consent"]).lines().count(),
+        1,
+        "only the header"
+    );
+
+    // The person unsubscribes: the webhook (not the hourly poll) teaches paysync. The emulator
+    // sends it from its own runtime.
+    let _in_emulator = mc._rt.enter();
+    mc.emu
+        .emulator
+        .unsubscribe(&email, &mc.audience, None)
+        .expect("unsubscribe");
+    wait_until(Duration::from_secs(30), "the webhook to be learnt", || {
+        paysync
+            .run(&["consent", "--email", &email])
+            .contains(",unsubscribed,destination_webhook,")
+    });
+    let log = paysync.serve_log();
+    assert!(
+        log.contains("missing or wrong secret"),
+        "rejections are logged"
+    );
+    assert!(
+        !log.contains("hook-secret-1"),
+        "the secret leaked into the log"
+    );
+}
