@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 mod alerts;
 mod consent;
 mod destinations;
+mod mail;
 mod syncs;
 
 pub use alerts::{AlertsConfig, EmailAlerts, RawAlerts, RawEmailAlerts};
 pub use consent::ConsentConfig;
+pub use mail::{RawMail, SmtpServer};
 
 pub use destinations::{
     DestinationConfig, DestinationKind, RawActiveCampaign, RawCommon, RawConstantContact,

@@ -12,13 +12,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lettre::message::Mailbox;
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use paysync_core::UnixMs;
 use paysync_core::config::{AlertsConfig, EmailAlerts};
 use paysync_store::{Level, LogEntry, Store};
-use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
@@ -101,25 +98,9 @@ struct EmailChannel {
 impl EmailChannel {
     fn new(cfg: &EmailAlerts) -> Result<Self, AlertError> {
         let bad = |what: &str, e: &dyn std::fmt::Display| AlertError::Email(format!("{what}: {e}"));
-        let tls = TlsParameters::new(cfg.host.clone()).map_err(|e| bad("TLS", &e))?;
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
-            .port(cfg.port)
-            .timeout(Some(Duration::from_secs(20)))
-            // Implicit TLS for smtps://; otherwise STARTTLS whenever the server offers it.
-            .tls(if cfg.implicit_tls {
-                Tls::Wrapper(tls)
-            } else {
-                Tls::Opportunistic(tls)
-            });
-        if let (Some(user), Some(password)) = (&cfg.username, &cfg.password) {
-            builder = builder.credentials(Credentials::new(
-                user.clone(),
-                password.expose_secret().to_owned(),
-            ));
-        }
         let parse = |a: &str| a.parse::<Mailbox>().map_err(|e| bad("address", &e));
         Ok(EmailChannel {
-            transport: builder.build(),
+            transport: crate::mail::transport(&cfg.smtp).map_err(|e| bad("SMTP", &e))?,
             from: parse(&cfg.from)?,
             to: cfg.to.iter().map(|t| parse(t)).collect::<Result<_, _>>()?,
         })

@@ -11,6 +11,7 @@ pub mod connect;
 pub mod deliver;
 pub mod impact;
 pub mod intake;
+pub mod mail;
 pub mod reconcile;
 pub mod refetch;
 pub mod runner;

@@ -14,10 +14,10 @@
 //! to = ["ops@example.com"]
 //! ```
 
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use super::{Problems, resolve_secret};
+use super::Problems;
+use super::mail::{SmtpServer, resolve_smtp};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -58,34 +58,13 @@ pub struct AlertsConfig {
 
 #[derive(Debug, Clone)]
 pub struct EmailAlerts {
-    /// Host and port of the SMTP server.
-    pub host: String,
-    pub port: u16,
-    /// TLS from the first byte (`smtps://`); otherwise STARTTLS when the server offers it.
-    pub implicit_tls: bool,
-    pub username: Option<String>,
-    pub password: Option<SecretString>,
+    pub smtp: SmtpServer,
     pub from: String,
     pub to: Vec<String>,
 }
 
 fn looks_like_address(s: &str) -> bool {
     crate::object::normalise_email(s).is_some()
-}
-
-/// `smtp://host[:port]` or `smtps://host[:port]` → (host, port, implicit TLS).
-fn parse_smtp_url(url: &str) -> Option<(String, u16, bool)> {
-    let (tls, rest) = if let Some(r) = url.strip_prefix("smtps://") {
-        (true, r)
-    } else {
-        (false, url.strip_prefix("smtp://")?)
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse().ok()?),
-        None => (rest, if tls { 465 } else { 587 }),
-    };
-    (!host.is_empty()).then(|| (host.to_owned(), port, tls))
 }
 
 pub(super) fn resolve_alerts(
@@ -105,16 +84,14 @@ pub(super) fn resolve_alerts(
         problems.error("alerts.dedupe_minutes", "must be at least 1");
     }
     let email = raw.email.as_ref().and_then(|e| {
-        let parsed = parse_smtp_url(&e.smtp_url);
-        if parsed.is_none() {
-            problems.error(
-                "alerts.email.smtp_url",
-                format!(
-                    "{:?} is not smtp://host[:port] or smtps://host[:port]",
-                    e.smtp_url
-                ),
-            );
-        }
+        let smtp = resolve_smtp(
+            &e.smtp_url,
+            &e.username,
+            &e.password,
+            "alerts.email",
+            env,
+            problems,
+        );
         if !looks_like_address(&e.from) {
             problems.error(
                 "alerts.email.from",
@@ -132,17 +109,8 @@ pub(super) fn resolve_alerts(
                 );
             }
         }
-        let password = e
-            .password
-            .as_deref()
-            .and_then(|p| resolve_secret(p, "alerts.email.password", env, problems));
-        let (host, port, implicit_tls) = parsed?;
         Some(EmailAlerts {
-            host,
-            port,
-            implicit_tls,
-            username: e.username.clone(),
-            password,
+            smtp: smtp?,
             from: e.from.clone(),
             to: e.to.clone(),
         })
@@ -157,21 +125,6 @@ pub(super) fn resolve_alerts(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn smtp_urls() {
-        assert_eq!(
-            parse_smtp_url("smtp://mail.example.com:2525"),
-            Some(("mail.example.com".into(), 2525, false))
-        );
-        assert_eq!(
-            parse_smtp_url("smtps://mail.example.com"),
-            Some(("mail.example.com".into(), 465, true))
-        );
-        assert_eq!(parse_smtp_url("smtp://"), None);
-        assert_eq!(parse_smtp_url("http://x"), None);
-        assert_eq!(parse_smtp_url("smtp://x:port"), None);
-    }
 
     #[test]
     fn problems_have_paths_and_no_secrets() {
@@ -195,9 +148,9 @@ mod tests {
                 "alerts.webhook_url",
                 "alerts.dedupe_minutes",
                 "alerts.email.smtp_url",
+                "alerts.email.password",
                 "alerts.email.from",
                 "alerts.email.to[1]",
-                "alerts.email.password",
             ]
         );
         assert!(problems.0.iter().all(|p| !p.message.contains("hunter2")));

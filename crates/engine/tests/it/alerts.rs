@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use paysync_core::config::{AlertsConfig, EmailAlerts};
+use paysync_core::config::{AlertsConfig, EmailAlerts, SmtpServer};
 use paysync_engine::alerts::{Alert, AlertKind, Alerter};
 use paysync_store::{LogQuery, SqliteStore, Store};
 use serde_json::{Value, json};
@@ -104,11 +104,13 @@ async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
 
 fn email(port: u16) -> EmailAlerts {
     EmailAlerts {
-        host: "127.0.0.1".into(),
-        port,
-        implicit_tls: false,
-        username: None,
-        password: None,
+        smtp: SmtpServer {
+            host: "127.0.0.1".into(),
+            port,
+            implicit_tls: false,
+            username: None,
+            password: None,
+        },
         from: "paysync@example.com".into(),
         to: vec!["ops@example.com".into()],
     }
