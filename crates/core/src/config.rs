@@ -23,7 +23,7 @@ pub use destinations::{
     DestinationConfig, DestinationKind, RawActiveCampaign, RawCommon, RawConstantContact,
     RawDestination, RawMailchimp,
 };
-pub use syncs::{DEFAULT_COALESCE_MS, RawSync, SyncConfig, SyncRulesConfig};
+pub use syncs::{DEFAULT_COALESCE_MS, OptInEmail, RawSync, SyncConfig, SyncRulesConfig};
 
 /// The Stripe API version paysync is written against, sent as `Stripe-Version` on every request.
 pub const DEFAULT_STRIPE_VERSION: &str = "2024-06-20";
@@ -45,6 +45,8 @@ pub struct RawConfig {
     pub alerts: RawAlerts,
     #[serde(default)]
     pub consent: ConsentConfig,
+    /// The SMTP server opt-in emails go through.
+    pub mail: Option<RawMail>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -56,6 +58,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How far a webhook's signed timestamp may be from now, in seconds (Stripe's default: 300).
     pub signature_tolerance_secs: u64,
+    /// The URL people reach paysync at (`https://paysync.example.com`): opt-in confirmation
+    /// links point there.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +69,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1 << 20,
             signature_tolerance_secs: 300,
+            public_url: None,
         }
     }
 }
@@ -177,6 +183,7 @@ pub struct Config {
     pub syncs: Vec<SyncConfig>,
     pub alerts: AlertsConfig,
     pub consent: ConsentConfig,
+    pub mail: Option<SmtpServer>,
     /// `store.secret_key`, resolved: 64 hex characters.
     pub secret_key: Option<SecretString>,
 }
@@ -377,6 +384,39 @@ impl RawConfig {
                  must be kept, encrypted, across restarts",
             );
         }
+        let mail = self.mail.as_ref().and_then(|m| {
+            mail::resolve_smtp(
+                &m.smtp_url,
+                &m.username,
+                &m.password,
+                "mail",
+                env,
+                &mut problems,
+            )
+        });
+        if let Some(sync) = syncs.iter().find(|s| s.opt_in.is_some()) {
+            let needs = |what: &str, key: &str| {
+                format!("sync {:?} sends opt-in emails: set {what}", sync.name) + key
+            };
+            if self.mail.is_none() {
+                problems.error("mail", needs("[mail] smtp_url", ""));
+            }
+            if self.server.public_url.is_none() {
+                problems.error(
+                    "server.public_url",
+                    needs("server.public_url", " (where confirmation links point)"),
+                );
+            }
+            if secret_key.is_none() {
+                problems.error(
+                    "store.secret_key",
+                    needs(
+                        "PAYSYNC_MASTER_KEY or store.secret_key",
+                        " (confirmation links are signed)",
+                    ),
+                );
+            }
+        }
         let problems = problems.0;
         if problems.iter().any(|p| p.severity == Severity::Error) {
             return Err(problems);
@@ -390,6 +430,7 @@ impl RawConfig {
             syncs,
             alerts,
             consent: self.consent.clone(),
+            mail,
             secret_key,
         };
         Ok((config, problems))

@@ -47,6 +47,8 @@ pub enum Skip {
     UnknownList(String),
     /// The sync's filter does not match the person.
     FilteredOut,
+    /// The sync asks for opt-in by email and the person has not confirmed (yet).
+    AwaitingOptIn,
 }
 
 impl Skip {
@@ -58,6 +60,7 @@ impl Skip {
             Skip::Deleted => "deleted",
             Skip::UnknownList(_) => "unknown_list",
             Skip::FilteredOut => "filtered_out",
+            Skip::AwaitingOptIn => "awaiting_opt_in",
         }
     }
 }

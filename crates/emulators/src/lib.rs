@@ -17,6 +17,8 @@
 //!   calendar days, email syntax, `fields`/`exclude_fields` projections, query strings, random
 //!   ids, MD5, base64, a tar.gz writer).
 //!
+//! - [`smtp_sink`]: an SMTP server that keeps what it is sent (opt-in and alert emails).
+//!
 //! None of the vendor emulators depends on another; what they share is in [`common`].
 //! Emulators bind 127.0.0.1 only.
 
@@ -24,6 +26,7 @@ pub mod activecampaign;
 pub mod common;
 pub mod constant_contact;
 pub mod mailchimp;
+pub mod smtp_sink;
 pub mod stripe;
 
 pub use common::{EmulatorHandle, FaultConfig, Faults};

@@ -13,7 +13,7 @@ use paysync_core::segments::Context;
 use paysync_store::{Store, StoreError};
 use serde::Serialize;
 
-use crate::reconcile::{Plan, SyncPlan, is_suppressed, person_key, plan, profile_of};
+use crate::reconcile::{ConsentFacts, Plan, SyncPlan, is_suppressed, person_key, plan, profile_of};
 
 /// Persons read per page.
 const PAGE: usize = 500;
@@ -89,9 +89,15 @@ pub async fn impact(
                 let state = store
                     .delivery_state(&sync.config.name, email.as_str())
                     .await?;
-                let suppressed =
-                    is_suppressed(&suppressions, &sync.config.destination, carry_unsubscribes);
-                let ops = match plan(sync, &profile, &state, suppressed, now) {
+                let facts = ConsentFacts {
+                    suppressed: is_suppressed(
+                        &suppressions,
+                        &sync.config.destination,
+                        carry_unsubscribes,
+                    ),
+                    opted_in: store.opted_in(&sync.config.name, email.as_str()).await?,
+                };
+                let ops = match plan(sync, &profile, &state, facts, now) {
                     Plan::Ops(ops) => ops,
                     Plan::Skipped(_) => {
                         counts.held += 1;

@@ -12,6 +12,7 @@ pub mod deliver;
 pub mod impact;
 pub mod intake;
 pub mod mail;
+pub mod opt_in;
 pub mod reconcile;
 pub mod refetch;
 pub mod runner;

@@ -91,15 +91,33 @@ pub fn is_suppressed(suppressions: &[Suppression], destination: &str, carry: boo
         .any(|s| carry || s.destination == destination)
 }
 
+/// What paysync knows of a person's consent at a sync, beyond Stripe.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsentFacts {
+    /// Unsubscribed at the destination (or anywhere, when carried): outranks every rule.
+    pub suppressed: bool,
+    /// Confirmed the sync's opt-in email.
+    pub opted_in: bool,
+}
+
+/// Whether a person is asked to opt in: their first Stripe customer was created within the
+/// sync's window (new customers always are).
+pub fn opt_in_eligible(profile: &Profile, window_days: u32, now_ms: UnixMs) -> bool {
+    let since = now_ms.div_euclid(1000) - i64::from(window_days) * 86_400;
+    profile.identity.created.is_some_and(|c| c >= since)
+}
+
 /// The pure step: profile + rules + acknowledged state → operations. A suppressed person is
-/// wanted unsubscribed, whatever the sync's consent mode and segments say.
+/// wanted unsubscribed, whatever the sync's consent mode and segments say; in a sync asking for
+/// opt-in by email, someone who has not confirmed is held.
 pub fn plan(
     plan: &SyncPlan,
     profile: &Profile,
     state: &DeliveryState,
-    suppressed: bool,
+    facts: ConsentFacts,
     now_ms: UnixMs,
 ) -> Plan {
+    let suppressed = facts.suppressed;
     let ctx = Context {
         now: now_ms.div_euclid(1000),
         exists_in_destination: state.acknowledged.is_some(),
@@ -108,7 +126,9 @@ pub fn plan(
     if suppressed {
         rules.consent = Consent::Unsubscribed;
     }
+    let awaiting = plan.config.rules.opt_in_window_days.is_some() && !facts.opted_in;
     match desired(profile, &rules, &ctx) {
+        Ok(_) if awaiting => Plan::Skipped(Skip::AwaitingOptIn),
         Ok(want) => Plan::Ops(diff(
             &want,
             state.acknowledged.as_ref().map(|a| &a.contact),
@@ -177,12 +197,23 @@ impl Reconciler {
             for sync in &self.syncs {
                 let outcome = match &email {
                     Some(email) => {
-                        let suppressed = is_suppressed(
-                            &suppressions,
-                            &sync.config.destination,
-                            self.carry_unsubscribes,
-                        );
-                        self.decide(sync, &profile, email, suppressed, now).await?
+                        let facts = ConsentFacts {
+                            suppressed: is_suppressed(
+                                &suppressions,
+                                &sync.config.destination,
+                                self.carry_unsubscribes,
+                            ),
+                            opted_in: sync.config.opt_in.is_some()
+                                && self
+                                    .store
+                                    .opted_in(&sync.config.name, email.as_str())
+                                    .await?,
+                        };
+                        let outcome = self.decide(sync, &profile, email, facts, now).await?;
+                        if outcome == Err(Skip::AwaitingOptIn) {
+                            self.ask_to_opt_in(sync, &profile, email, now).await?;
+                        }
+                        outcome
                     }
                     None => Err(profile
                         .identity
@@ -214,19 +245,42 @@ impl Reconciler {
         Ok(stats)
     }
 
+    /// Queues the sync's opt-in email for someone in its window (once ever: the store keeps
+    /// one request per sync and person).
+    async fn ask_to_opt_in(
+        &self,
+        sync: &SyncPlan,
+        profile: &Profile,
+        email: &Email,
+        now: UnixMs,
+    ) -> Result<(), StoreError> {
+        let Some(window) = sync.config.rules.opt_in_window_days else {
+            return Ok(());
+        };
+        if opt_in_eligible(profile, window, now)
+            && self
+                .store
+                .request_opt_in(&sync.config.name, email.as_str(), now)
+                .await?
+        {
+            tracing::debug!(sync = %sync.config.name, "opt-in email requested");
+        }
+        Ok(())
+    }
+
     async fn decide(
         &self,
         sync: &SyncPlan,
         profile: &Profile,
         email: &Email,
-        suppressed: bool,
+        facts: ConsentFacts,
         now: UnixMs,
     ) -> Result<Result<Decision, Skip>, StoreError> {
         let state = self
             .store
             .delivery_state(&sync.config.name, email.as_str())
             .await?;
-        let ops = match plan(sync, profile, &state, suppressed, now) {
+        let ops = match plan(sync, profile, &state, facts, now) {
             Plan::Ops(ops) => ops,
             Plan::Skipped(skip) => return Ok(Err(skip)),
         };

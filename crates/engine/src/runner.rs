@@ -153,6 +153,34 @@ async fn every<F, Fut>(
     }
 }
 
+/// How often requested opt-in emails are looked for.
+const OPT_IN_EVERY: Duration = Duration::from_secs(2);
+
+/// Sends the opt-in emails syncs ask for, when any sync does.
+fn spawn_mailer(
+    tasks: &mut JoinSet<()>,
+    store: &Arc<dyn Store>,
+    config: &paysync_core::config::Config,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mailer = match crate::opt_in::Mailer::new(store.clone(), config) {
+        Ok(Some(m)) => Arc::new(m),
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, "opt-in emails cannot be sent");
+            return;
+        }
+    };
+    tasks.spawn(every(OPT_IN_EVERY, None, shutdown, move || {
+        let mailer = mailer.clone();
+        async move {
+            if let Err(e) = mailer.round(crate::now_ms).await {
+                tracing::warn!(error = %e, "opt-in emails: round failed; trying again");
+            }
+        }
+    }));
+}
+
 /// Reads a destination's unsubscribes every `period`; a failed poll is logged and tried again
 /// at the next one (the cursor has not moved).
 async fn poll_unsubscribes(
@@ -252,6 +280,7 @@ pub async fn spawn_sync_loops(
         connectors.insert(d.name.clone(), connector);
         deliverers.push(deliverer);
     }
+    spawn_mailer(tasks, &store, config, shutdown.clone());
     let reconcile_wakeups: Wakeups = Arc::new(
         config
             .accounts

@@ -11,7 +11,9 @@ use paysync_core::config::Config;
 use paysync_core::object::normalise_email;
 use paysync_core::segments::{Context, membership};
 use paysync_engine::connect::offline_plan;
-use paysync_engine::reconcile::{Plan, SyncPlan, is_suppressed, person_key, plan, profile_of};
+use paysync_engine::reconcile::{
+    ConsentFacts, Plan, SyncPlan, is_suppressed, person_key, plan, profile_of,
+};
 
 use crate::load;
 
@@ -85,12 +87,15 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
                 let state = store
                     .delivery_state(&sync.config.name, email.as_str())
                     .await?;
-                let suppressed = is_suppressed(
-                    &store.suppressions(email.as_str()).await?,
-                    &sync.config.destination,
-                    config.consent.carry_unsubscribes,
-                );
-                match plan(sync, &profile, &state, suppressed, now) {
+                let facts = ConsentFacts {
+                    suppressed: is_suppressed(
+                        &store.suppressions(email.as_str()).await?,
+                        &sync.config.destination,
+                        config.consent.carry_unsubscribes,
+                    ),
+                    opted_in: store.opted_in(&sync.config.name, email.as_str()).await?,
+                };
+                match plan(sync, &profile, &state, facts, now) {
                     Plan::Ops(ops) => serde_json::to_value(&ops)?,
                     Plan::Skipped(skip) => serde_json::json!({"held": format!("{skip:?}")}),
                 }

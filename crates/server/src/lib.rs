@@ -15,6 +15,7 @@ use paysync_engine::{now_ms, status};
 use paysync_store::Store;
 use serde_json::json;
 
+mod opt_in;
 mod vendor_webhooks;
 
 #[derive(Clone)]
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
             "/webhooks/destinations/{name}",
             get(vendor_webhooks::destination_webhook).post(vendor_webhooks::destination_webhook),
         )
+        .route("/consent/confirm", get(opt_in::show).post(opt_in::confirm))
         .route("/status", get(status_json))
         .route("/healthz", get(|| async { "ok" }))
         .with_state(state)

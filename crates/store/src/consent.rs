@@ -230,6 +230,129 @@ pub(crate) fn ledger(conn: &Connection, person: Option<&str>) -> Result<Vec<Cons
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// An opt-in email waiting to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptInRequest {
+    pub sync: String,
+    pub person: String,
+    pub attempts: i64,
+}
+
+/// A confirmed opt-in, as the confirmation link proved it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptInConfirmation {
+    pub sync: String,
+    pub destination: String,
+    pub person: String,
+    pub at: UnixMs,
+    /// Evidence (JSON text): when the link was issued, where it was followed from.
+    pub details: Option<String>,
+    pub accounts: Vec<String>,
+}
+
+/// Asks for an opt-in email for `person` at `sync`, once ever; answers whether it is new.
+pub(crate) fn request_opt_in(
+    conn: &Connection,
+    sync: &str,
+    person: &str,
+    at: UnixMs,
+) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO opt_in_requests (sync, person, created_at, next_try_at) VALUES (?1, ?2, ?3, ?3)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![sync, person, at])?
+        == 1)
+}
+
+pub(crate) fn opt_ins_due(
+    conn: &Connection,
+    now: UnixMs,
+    limit: usize,
+) -> Result<Vec<OptInRequest>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sync, person, attempts FROM opt_in_requests
+          WHERE sent_at IS NULL AND next_try_at <= ?1 ORDER BY next_try_at LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now, limit as i64], |r| {
+        Ok(OptInRequest {
+            sync: r.get(0)?,
+            person: r.get(1)?,
+            attempts: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Records a send: done (`error` None), or failed and tried again at `retry_at` (None: never,
+/// the failure is permanent or the SMTP server may have taken the message).
+pub(crate) fn opt_in_sent(
+    conn: &Connection,
+    sync: &str,
+    person: &str,
+    at: UnixMs,
+    error: Option<&str>,
+    retry_at: Option<UnixMs>,
+) -> Result<()> {
+    match error {
+        None => conn
+            .prepare_cached(
+                "UPDATE opt_in_requests SET sent_at = ?3, attempts = attempts + 1, last_error = NULL
+                 WHERE sync = ?1 AND person = ?2",
+            )?
+            .execute(params![sync, person, at])?,
+        Some(e) => conn
+            .prepare_cached(
+                "UPDATE opt_in_requests SET attempts = attempts + 1, last_error = ?3,
+                        next_try_at = COALESCE(?4, 9223372036854775807)
+                 WHERE sync = ?1 AND person = ?2",
+            )?
+            .execute(params![sync, person, e, retry_at])?,
+    };
+    Ok(())
+}
+
+/// Whether `person` confirmed the opt-in of `sync`.
+pub(crate) fn opted_in(conn: &Connection, sync: &str, person: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT confirmed_at IS NOT NULL FROM opt_in_requests WHERE sync = ?1 AND person = ?2",
+        )?
+        .query_row((sync, person), |r| r.get(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Records a confirmation; false when it was confirmed already (a link followed twice).
+pub(crate) fn confirm_opt_in(conn: &Connection, c: &OptInConfirmation) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO opt_in_requests (sync, person, created_at, next_try_at, confirmed_at)
+             VALUES (?1, ?2, ?3, ?3, ?3)
+             ON CONFLICT DO UPDATE SET confirmed_at = excluded.confirmed_at
+              WHERE confirmed_at IS NULL",
+        )?
+        .execute(params![c.sync, c.person, c.at])?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    append(
+        conn,
+        Fact {
+            person: &c.person,
+            destination: &c.destination,
+            state: "subscribed",
+            source: "opt_in_email",
+            basis: "confirmed by following the emailed link",
+            at: c.at,
+            details: c.details.as_deref(),
+        },
+    )?;
+    reconcile_again(conn, &c.accounts, &c.person, c.at)?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,9 @@ pub use delivery::{
     OutboxEntry, OutboxState, OutboxSummary, ReconcileStats, Reconciled,
 };
 
-pub use consent::{ConsentEntry, Resubscribe, Suppression, Unsubscribe};
+pub use consent::{
+    ConsentEntry, OptInConfirmation, OptInRequest, Resubscribe, Suppression, Unsubscribe,
+};
 pub use secrets::SecretKey;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -160,6 +162,23 @@ pub trait Store: Send + Sync + 'static {
     async fn suppressions(&self, person: &str) -> Result<Vec<Suppression>>;
     /// How many people each destination suppresses.
     async fn suppression_counts(&self) -> Result<Vec<(String, i64)>>;
+    /// Asks for an opt-in email to `person` for `sync`, once ever; true when new.
+    async fn request_opt_in(&self, sync: &str, person: &str, at: UnixMs) -> Result<bool>;
+    /// Opt-in emails due to be sent (never sent, not waiting for a retry).
+    async fn opt_ins_due(&self, now: UnixMs, limit: usize) -> Result<Vec<OptInRequest>>;
+    /// Records an opt-in email sent (`error` None) or failed (tried again at `retry_at`).
+    async fn opt_in_sent(
+        &self,
+        sync: &str,
+        person: &str,
+        at: UnixMs,
+        error: Option<String>,
+        retry_at: Option<UnixMs>,
+    ) -> Result<()>;
+    /// Whether `person` confirmed the opt-in of `sync`.
+    async fn opted_in(&self, sync: &str, person: &str) -> Result<bool>;
+    /// Records a confirmed opt-in (ledger, person dirty); false when confirmed already.
+    async fn confirm_opt_in(&self, confirmation: OptInConfirmation) -> Result<bool>;
     /// The consent ledger, oldest first; one person's or everyone's.
     async fn consent_ledger(&self, person: Option<&str>) -> Result<Vec<ConsentEntry>>;
     /// How many contacts each sync's destination acknowledged.

@@ -27,6 +27,11 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
         "consent",
         include_str!("../../../migrations/sqlite/0005_consent.sql"),
     ),
+    (
+        6,
+        "opt_in",
+        include_str!("../../../migrations/sqlite/0006_opt_in.sql"),
+    ),
 ];
 
 /// The schema version recorded in the database; 0 for a new database. Only reads, so that opening

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::PersonRecord;
 use crate::delivery::{self, *};
 use crate::types::*;
-use crate::{ConsentEntry, Resubscribe, Suppression, Unsubscribe};
+use crate::{ConsentEntry, OptInConfirmation, OptInRequest, Resubscribe, Suppression, Unsubscribe};
 use crate::{Result, Store, StoreError, migrate};
 
 /// Largest number of writes committed in one transaction.
@@ -884,6 +884,43 @@ impl Store for SqliteStore {
 
     async fn suppression_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(crate::consent::suppression_counts).await
+    }
+
+    async fn request_opt_in(&self, sync: &str, person: &str, at: UnixMs) -> Result<bool> {
+        let (sync, person) = (sync.to_owned(), person.to_owned());
+        self.write(move |conn| crate::consent::request_opt_in(conn, &sync, &person, at))
+            .await
+    }
+
+    async fn opt_ins_due(&self, now: UnixMs, limit: usize) -> Result<Vec<OptInRequest>> {
+        self.read(move |conn| crate::consent::opt_ins_due(conn, now, limit))
+            .await
+    }
+
+    async fn opt_in_sent(
+        &self,
+        sync: &str,
+        person: &str,
+        at: UnixMs,
+        error: Option<String>,
+        retry_at: Option<UnixMs>,
+    ) -> Result<()> {
+        let (sync, person) = (sync.to_owned(), person.to_owned());
+        self.write(move |conn| {
+            crate::consent::opt_in_sent(conn, &sync, &person, at, error.as_deref(), retry_at)
+        })
+        .await
+    }
+
+    async fn opted_in(&self, sync: &str, person: &str) -> Result<bool> {
+        let (sync, person) = (sync.to_owned(), person.to_owned());
+        self.read(move |conn| crate::consent::opted_in(conn, &sync, &person))
+            .await
+    }
+
+    async fn confirm_opt_in(&self, confirmation: OptInConfirmation) -> Result<bool> {
+        self.write(move |conn| crate::consent::confirm_opt_in(conn, &confirmation))
+            .await
     }
 
     async fn consent_ledger(&self, person: Option<&str>) -> Result<Vec<ConsentEntry>> {

@@ -16,6 +16,17 @@
 //! name = "Big spenders"
 //! tag = "big-spender"
 //! rule = { charged = { total = { gte = 10000 } } }
+//!
+//! # Opt-in by email (with consent = "subscribed"): people are held until they confirm; a
+//! # one-time email goes to customers of the last `lookback_days` and to every new customer.
+//! [syncs.opt_in]
+//! subject = "Would you like our news?"
+//! from = "news@shop.example"
+//! from_name = "The Shop"
+//! reply_to = "help@shop.example"
+//! body = "Hello {{name}},\n\nConfirm here: {{confirm_url}}\n"
+//! lookback_days = 180
+//! link_valid_days = 30
 //! ```
 
 use std::collections::BTreeSet;
@@ -50,6 +61,35 @@ pub struct RawSync {
     pub fields: Vec<FieldMapping>,
     #[serde(default = "RawSync::default_coalesce_ms")]
     pub coalesce_ms: u64,
+    /// Opt-in by email: only people who confirm a link are pushed (subscribed).
+    pub opt_in: Option<OptInEmail>,
+}
+
+/// The opt-in email of a sync and who gets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptInEmail {
+    pub subject: String,
+    pub from: String,
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    /// Plain text with `{{confirm_url}}` (required), `{{name}}` and `{{email}}`.
+    pub body: String,
+    /// Customers created this many days back or later get the email; new ones always do.
+    #[serde(default = "OptInEmail::default_lookback_days")]
+    pub lookback_days: u32,
+    /// How long a confirmation link works.
+    #[serde(default = "OptInEmail::default_link_valid_days")]
+    pub link_valid_days: u32,
+}
+
+impl OptInEmail {
+    fn default_lookback_days() -> u32 {
+        180
+    }
+    fn default_link_valid_days() -> u32 {
+        30
+    }
 }
 
 impl RawSync {
@@ -69,6 +109,7 @@ pub struct SyncConfig {
     pub destination: String,
     pub rules: SyncRulesConfig,
     pub coalesce_ms: u64,
+    pub opt_in: Option<OptInEmail>,
 }
 
 /// Everything that decides the contact a person should be at the destination. When it changes,
@@ -81,6 +122,10 @@ pub struct SyncRulesConfig {
     pub segments: Vec<Segment>,
     pub event_tags: Option<EventTags>,
     pub fields: Vec<FieldMapping>,
+    /// Opt-in by email: how far back customers are asked (days); `None` when the sync does
+    /// not ask. (Absent from the fingerprint when `None`, so older installations keep theirs.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opt_in_window_days: Option<u32>,
 }
 
 impl SyncRulesConfig {
@@ -160,6 +205,37 @@ pub(super) fn resolve_syncs(
                  non_marketing",
             );
         }
+        if let Some(o) = &s.opt_in {
+            if s.consent != Consent::Subscribed {
+                problems.error(
+                    at("consent"),
+                    "with opt_in, people who confirm become subscribed: set consent = \"subscribed\"",
+                );
+            }
+            if !o.body.contains("{{confirm_url}}") {
+                problems.error(at("opt_in.body"), "must contain {{confirm_url}}");
+            }
+            if crate::object::normalise_email(&o.from).is_none() {
+                problems.error(
+                    at("opt_in.from"),
+                    format!("{:?} is not an email address", o.from),
+                );
+            }
+            if let Some(r) = &o.reply_to
+                && crate::object::normalise_email(r).is_none()
+            {
+                problems.error(
+                    at("opt_in.reply_to"),
+                    format!("{r:?} is not an email address"),
+                );
+            }
+            if o.subject.trim().is_empty() {
+                problems.error(at("opt_in.subject"), "is empty");
+            }
+            if o.link_valid_days == 0 {
+                problems.error(at("opt_in.link_valid_days"), "must be at least 1");
+            }
+        }
         if s.coalesce_ms > 60_000 {
             problems.error(at("coalesce_ms"), "must be at most 60000 (one minute)");
         }
@@ -207,8 +283,10 @@ pub(super) fn resolve_syncs(
                 segments,
                 event_tags: s.event_tags.clone(),
                 fields: s.fields.clone(),
+                opt_in_window_days: s.opt_in.as_ref().map(|o| o.lookback_days),
             },
             coalesce_ms: s.coalesce_ms,
+            opt_in: s.opt_in.clone(),
         });
     }
     out

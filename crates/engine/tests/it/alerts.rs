@@ -11,7 +11,6 @@ use paysync_core::config::{AlertsConfig, EmailAlerts, SmtpServer};
 use paysync_engine::alerts::{Alert, AlertKind, Alerter};
 use paysync_store::{LogQuery, SqliteStore, Store};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
 /// Records posted alerts; answers 500 to the first `fail_first` posts.
@@ -44,56 +43,6 @@ async fn webhook(fail_first: usize) -> (String, Receiver) {
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, receiver)
-}
-
-/// A minimal SMTP server: greets, accepts EHLO/MAIL/RCPT/DATA/QUIT, records each message.
-async fn smtp_sink() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let messages = Arc::new(Mutex::new(Vec::new()));
-    let store = messages.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let store = store.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 sink ESMTP\r\n").await.ok();
-                let mut data: Option<String> = None;
-                while let Ok(Some(line)) = lines.next_line().await {
-                    if let Some(body) = data.as_mut() {
-                        if line == "." {
-                            store.lock().unwrap().push(data.take().unwrap_or_default());
-                            write.write_all(b"250 queued\r\n").await.ok();
-                        } else {
-                            body.push_str(&line);
-                            body.push('\n');
-                        }
-                        continue;
-                    }
-                    let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
-                    let reply: &[u8] = match verb.as_str() {
-                        "EHLO" => b"250-sink\r\n250 8BITMIME\r\n",
-                        "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 ok\r\n",
-                        "DATA" => {
-                            data = Some(String::new());
-                            b"354 go ahead\r\n"
-                        }
-                        "QUIT" => {
-                            write.write_all(b"221 bye\r\n").await.ok();
-                            return;
-                        }
-                        _ => b"502 unknown\r\n",
-                    };
-                    write.write_all(reply).await.ok();
-                }
-            });
-        }
-    });
-    (port, messages)
 }
 
 async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -144,7 +93,10 @@ async fn alert_log(store: &Arc<dyn Store>) -> Vec<String> {
 async fn alerts_reach_the_webhook_and_the_mailbox_once_per_window() {
     let (_dir, store) = store().await;
     let (url, receiver) = webhook(1).await;
-    let (port, mailbox) = smtp_sink().await;
+    let sink = paysync_emulators::smtp_sink::serve_smtp_sink()
+        .await
+        .expect("smtp sink");
+    let port = sink.port;
     let alerter = Alerter::new(
         &AlertsConfig {
             webhook_url: Some(url),
@@ -165,7 +117,7 @@ async fn alerts_reach_the_webhook_and_the_mailbox_once_per_window() {
     subjects.sort();
     assert_eq!(subjects, ["cc", "mc"], "{posts:?}");
     assert!(posts.iter().all(|p| p["kind"] == "dead_letters"));
-    let mails = mailbox.lock().unwrap().clone();
+    let mails = sink.messages();
     assert_eq!(mails.len(), 2);
     let mc = mails
         .iter()

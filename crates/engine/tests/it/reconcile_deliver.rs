@@ -137,8 +137,10 @@ pub fn sync_with_threshold(cents: i64, consent: Consent) -> SyncConfig {
             }],
             event_tags: None,
             fields: Vec::new(),
+            opt_in_window_days: None,
         },
         coalesce_ms: 0,
+        opt_in: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use paysync_core::contact::Consent;
 use paysync_core::ops::Op;
-use paysync_engine::reconcile::{Plan, is_suppressed, plan, profile_of};
+use paysync_engine::reconcile::{ConsentFacts, Plan, is_suppressed, plan, profile_of};
 use paysync_engine::unsubscribes::{ConsentSink, UnsubscribePoller};
 use paysync_store::DeliveryState;
 
@@ -71,17 +71,25 @@ async fn an_unsubscribe_at_the_destination_outranks_every_rule_and_is_never_undo
     let person = rig.store.person(ACCOUNT, "cus_1").await.expect("person");
     let profile = profile_of(&person);
     let fresh = DeliveryState::default();
-    let consent_of =
-        |suppressed: bool| match plan(&subscribed.syncs[0], &profile, &fresh, suppressed, now()) {
-            Plan::Ops(ops) => ops
-                .iter()
-                .find_map(|op| match op {
-                    Op::Upsert(c) => Some((c.consent, c.lists.is_empty())),
-                    _ => None,
-                })
-                .expect("an upsert"),
-            Plan::Skipped(skip) => panic!("skipped: {skip:?}"),
-        };
+    let consent_of = |suppressed: bool| match plan(
+        &subscribed.syncs[0],
+        &profile,
+        &fresh,
+        ConsentFacts {
+            suppressed,
+            opted_in: false,
+        },
+        now(),
+    ) {
+        Plan::Ops(ops) => ops
+            .iter()
+            .find_map(|op| match op {
+                Op::Upsert(c) => Some((c.consent, c.lists.is_empty())),
+                _ => None,
+            })
+            .expect("an upsert"),
+        Plan::Skipped(skip) => panic!("skipped: {skip:?}"),
+    };
     assert_eq!(consent_of(false).0, Consent::Subscribed);
     assert_eq!(consent_of(true), (Consent::Unsubscribed, true));
     // Carried, a suppression at another destination counts too.

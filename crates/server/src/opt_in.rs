@@ -1,0 +1,144 @@
+//! `/consent/confirm?t=…`: where the opt-in email's link leads. GET verifies the link and shows a
+//! button; only the POST it sends records the consent — mail scanners that fetch every link in a
+//! message must not subscribe anyone. A tampered link gets 400, an expired one 410, each logged.
+
+use axum::extract::{Form, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use paysync_engine::now_ms;
+use paysync_engine::opt_in::{LinkClaims, LinkError, LinkKey, verify};
+use paysync_store::OptInConfirmation;
+use serde::Deserialize;
+
+use crate::AppState;
+
+#[derive(Deserialize)]
+pub(crate) struct Token {
+    #[serde(default)]
+    t: String,
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+         content=\"width=device-width\"><title>{title}</title></head><body style=\"font-family:\
+         sans-serif;max-width:32rem;margin:4rem auto\"><h1>{title}</h1>{body}</body></html>"
+    );
+    (status, Html(html)).into_response()
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The claims of a genuine, unexpired link for a sync that asks for opt-in, or the page saying
+/// why not.
+fn check(state: &AppState, token: &str) -> Result<LinkClaims, Box<Response>> {
+    let config = &state.inner.config;
+    let refused = |status, reason: &str, message: &str| {
+        tracing::warn!(reason, "opt-in confirmation refused");
+        Box::new(page(status, "This link does not work", message))
+    };
+    let Some(secret) = &config.secret_key else {
+        return Err(refused(
+            StatusCode::NOT_FOUND,
+            "opt_in_off",
+            "<p>Nothing to confirm here.</p>",
+        ));
+    };
+    let claims = match verify(&LinkKey::derive(secret), token, now_ms()) {
+        Ok(c) => c,
+        Err(LinkError::Expired) => {
+            return Err(refused(
+                StatusCode::GONE,
+                "expired",
+                "<p>This confirmation link has expired. Nothing was changed.</p>",
+            ));
+        }
+        Err(e) => {
+            let reason = if e == LinkError::Malformed {
+                "malformed"
+            } else {
+                "bad_signature"
+            };
+            return Err(refused(
+                StatusCode::BAD_REQUEST,
+                reason,
+                "<p>This confirmation link is not valid. Nothing was changed.</p>",
+            ));
+        }
+    };
+    if !config
+        .syncs
+        .iter()
+        .any(|s| s.name == claims.sync && s.opt_in.is_some())
+    {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "unknown_sync",
+            "<p>This confirmation link is no longer in use. Nothing was changed.</p>",
+        ));
+    }
+    Ok(claims)
+}
+
+pub(crate) async fn show(State(state): State<AppState>, Query(token): Query<Token>) -> Response {
+    if let Err(page) = check(&state, &token.t) {
+        return *page;
+    }
+    page(
+        StatusCode::OK,
+        "Confirm your subscription",
+        &format!(
+            "<form method=\"post\" action=\"/consent/confirm\"><input type=\"hidden\" name=\"t\" \
+             value=\"{}\"><button type=\"submit\">Yes, send me emails</button></form>",
+            escape(&token.t)
+        ),
+    )
+}
+
+pub(crate) async fn confirm(State(state): State<AppState>, Form(token): Form<Token>) -> Response {
+    let claims = match check(&state, &token.t) {
+        Ok(c) => c,
+        Err(page) => return *page,
+    };
+    let Some(sync) = state
+        .inner
+        .config
+        .syncs
+        .iter()
+        .find(|s| s.name == claims.sync)
+    else {
+        return page(StatusCode::BAD_REQUEST, "This link does not work", "");
+    };
+    let details = serde_json::json!({ "link_issued_ms": claims.issued_ms });
+    let confirmation = OptInConfirmation {
+        sync: sync.name.clone(),
+        destination: sync.destination.clone(),
+        person: claims.person.clone(),
+        at: now_ms(),
+        details: Some(details.to_string()),
+        accounts: vec![sync.account.clone()],
+    };
+    match state.inner.store.confirm_opt_in(confirmation).await {
+        Ok(new) => {
+            tracing::info!(sync = %sync.name, new, "opt-in confirmed");
+            page(
+                StatusCode::OK,
+                "Thank you",
+                "<p>You are subscribed. You can unsubscribe from any email we send.</p>",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "opt-in confirmation not stored");
+            page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Please try again",
+                "<p>We could not record your answer just now. Please try the link again later.</p>",
+            )
+        }
+    }
+}
