@@ -10,13 +10,15 @@ use serde_json::Value;
 
 use crate::harness::*;
 
-const SECRET: &str = "whsec_delivery_test";
-const KEY: &str = "0123456789abcdef-us1";
+pub(crate) const SECRET: &str = "whsec_delivery_test";
+pub(crate) const KEY: &str = "0123456789abcdef-us1";
 
 /// The tags a person should carry, from the seed's per-customer summary (several customers
 /// with one email are one person: their facts are united).
 /// Also the emails that may linger: customers deleted, and addresses changed, during the run.
-fn expected_tags(manifest: &Value) -> (BTreeMap<String, BTreeSet<&'static str>>, BTreeSet<String>) {
+pub(crate) fn expected_tags(
+    manifest: &Value,
+) -> (BTreeMap<String, BTreeSet<&'static str>>, BTreeSet<String>) {
     let mut people: BTreeMap<String, BTreeSet<&'static str>> = BTreeMap::new();
     let mut deleted = BTreeSet::new();
     for c in manifest["customer_summaries"]
@@ -70,14 +72,15 @@ const MANAGED: &[&str] = &[
 ];
 
 /// A Mailchimp emulator in the test's own runtime, with one audience.
-struct Mailchimp {
-    _rt: tokio::runtime::Runtime,
-    emu: paysync_emulators::EmulatorHandle<paysync_emulators::mailchimp::MailchimpEmulator>,
-    audience: String,
+pub(crate) struct Mailchimp {
+    pub(crate) _rt: tokio::runtime::Runtime,
+    pub(crate) emu:
+        paysync_emulators::EmulatorHandle<paysync_emulators::mailchimp::MailchimpEmulator>,
+    pub(crate) audience: String,
 }
 
 impl Mailchimp {
-    fn start() -> Self {
+    pub(crate) fn start() -> Self {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let emu = rt
             .block_on(serve_mailchimp(MailchimpConfig {
@@ -94,7 +97,7 @@ impl Mailchimp {
     }
 
     /// The `[[destinations]]` and `[[syncs]]` of these tests.
-    fn config(&self) -> String {
+    pub(crate) fn config(&self) -> String {
         format!(
             r#"
 [[destinations]]
@@ -143,12 +146,12 @@ fn paysync_for(stripe: &Localstripe, mc: &Mailchimp) -> Paysync {
     paysync
 }
 
-fn status(paysync: &Paysync) -> Value {
+pub(crate) fn status(paysync: &Paysync) -> Value {
     serde_json::from_str(&paysync.run(&["status", "--json"])).expect("status")
 }
 
 /// Waits until every event is in the ledger, nobody is dirty and nothing is queued.
-fn wait_for_delivery(paysync: &Paysync, events: u64) {
+pub(crate) fn wait_for_delivery(paysync: &Paysync, events: u64) {
     wait_until(
         Duration::from_secs(120),
         "every event to be delivered",

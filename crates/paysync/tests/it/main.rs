@@ -4,4 +4,5 @@
 mod delivery;
 mod harness;
 mod ingestion;
+mod opt_in;
 mod signatures;
