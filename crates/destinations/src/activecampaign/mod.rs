@@ -48,7 +48,7 @@ use crate::destination::{
 use crate::error::{DestinationError, Vendor};
 use crate::http::{HttpCore, HttpSettings, RetryPolicy, StaticAuth};
 use crate::op::{Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, Purchase, TagChange};
-use crate::poll::{JobState, PollPolicy, wait_for};
+use crate::poll::{JobState, JobTimer, PollPolicy, wait_for};
 use crate::timefmt;
 
 const VENDOR: Vendor = Vendor::ActiveCampaign;
@@ -114,6 +114,8 @@ pub struct ActiveCampaign {
     tags: Catalog,
     fields: Catalog,
     poll: PollPolicy,
+    /// How long asynchronous jobs take, learnt (see `JobTimer`).
+    jobs: JobTimer,
     sender_url: String,
     sender_reminder: String,
     suppression_max_age: Duration,
@@ -162,6 +164,7 @@ impl ActiveCampaign {
             tags: Catalog::new(true),
             fields: Catalog::new(true),
             poll: cfg.poll,
+            jobs: JobTimer::default(),
             sender_url: cfg.list_sender_url,
             sender_reminder: cfg.list_sender_reminder,
             suppression_max_age: cfg.suppression_max_age,
@@ -682,22 +685,29 @@ impl ActiveCampaign {
             DestinationError::transient(VENDOR, "import queued without a batchId")
         })?;
         let total = body.contacts.len();
-        let info = wait_for(VENDOR, &batch, &self.poll, || async {
-            let info: ImportInfo = self
-                .http
-                .get_json("import/info", &[("batchId", batch.clone())])
-                .await?;
-            let status = info.status.as_deref().unwrap_or("").to_ascii_lowercase();
-            let done = matches!(
-                status.as_str(),
-                "completed" | "complete" | "finished" | "done"
-            ) || (status.is_empty() && info.success.len() + info.failure.len() >= total);
-            Ok(if done {
-                JobState::Done(info)
-            } else {
-                JobState::Running
-            })
-        })
+        let info = wait_for(
+            VENDOR,
+            &batch,
+            &self.poll,
+            Some((&self.jobs, total)),
+            || async {
+                let info: ImportInfo = self
+                    .http
+                    .get_json("import/info", &[("batchId", batch.clone())])
+                    .await?;
+                let status = info.status.as_deref().unwrap_or("").to_ascii_lowercase();
+                let done = matches!(
+                    status.as_str(),
+                    "completed" | "complete" | "finished" | "done"
+                ) || (status.is_empty()
+                    && info.success.len() + info.failure.len() >= total);
+                Ok(if done {
+                    JobState::Done(info)
+                } else {
+                    JobState::Running
+                })
+            },
+        )
         .await?;
         Ok(info
             .failure

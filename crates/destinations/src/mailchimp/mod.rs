@@ -49,7 +49,7 @@ use crate::destination::{
 use crate::error::{DestinationError, Vendor};
 use crate::http::{Body, HttpCore, HttpSettings, RetryPolicy, StaticAuth};
 use crate::op::{Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, TagChange};
-use crate::poll::{JobState, PollPolicy, wait_for};
+use crate::poll::{JobState, JobTimer, PollPolicy, wait_for};
 use crate::timefmt;
 
 const VENDOR: Vendor = Vendor::Mailchimp;
@@ -119,6 +119,8 @@ pub struct Mailchimp {
     merge_fields: Catalog,
     tags: Catalog,
     poll: PollPolicy,
+    /// How long asynchronous jobs take, learnt (see `JobTimer`).
+    jobs: JobTimer,
     is_syncing: bool,
     lookback: Duration,
 }
@@ -185,6 +187,7 @@ impl Mailchimp {
             merge_fields: Catalog::new(true),
             tags: Catalog::new(true),
             poll: cfg.poll,
+            jobs: JobTimer::default(),
             is_syncing: !cfg.tags_trigger_automations,
             lookback: cfg.initial_lookback,
         })
@@ -702,14 +705,20 @@ impl Mailchimp {
             .await?
             .json(VENDOR, "batch")?;
         let path = format!("batches/{}", started.id);
-        let done = wait_for(VENDOR, &started.id, &self.poll, || async {
-            let s: BatchStatus = self.http.get_json(&path, &[]).await?;
-            Ok(if s.status == "finished" {
-                JobState::Done(s)
-            } else {
-                JobState::Running
-            })
-        })
+        let done = wait_for(
+            VENDOR,
+            &started.id,
+            &self.poll,
+            Some((&self.jobs, ops.len())),
+            || async {
+                let s: BatchStatus = self.http.get_json(&path, &[]).await?;
+                Ok(if s.status == "finished" {
+                    JobState::Done(s)
+                } else {
+                    JobState::Running
+                })
+            },
+        )
         .await?;
         if done.errored_operations > 0 {
             tracing::info!(
