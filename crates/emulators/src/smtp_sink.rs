@@ -84,7 +84,8 @@ async fn session(socket: tokio::net::TcpStream, kept: Arc<Mutex<Vec<String>>>) {
 
 /// The text of a message's body, quoted-printable decoded when it says so.
 pub fn body_text(message: &str) -> String {
-    let (headers, body) = message.split_once("\n\n").unwrap_or(("", message));
+    let message = message.replace("\r\n", "\n");
+    let (headers, body) = message.split_once("\n\n").unwrap_or(("", &message));
     if !headers
         .to_ascii_lowercase()
         .contains("content-transfer-encoding: quoted-printable")

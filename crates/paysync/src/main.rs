@@ -7,6 +7,7 @@ mod demo;
 mod emulate;
 mod load;
 mod log_cmd;
+mod opt_in_preview;
 mod preview;
 mod replay;
 mod serve;
@@ -74,6 +75,8 @@ enum Command {
     Log(log_cmd::Args),
     /// Export the consent ledger (CSV, or JSON lines): unsubscribes learnt, suppressions.
     Consent(consent_cmd::Args),
+    /// Show a sync's opt-in email as a person would get it, without sending it.
+    OptInPreview(opt_in_preview::Args),
     /// Send dead letters again (after fixing their cause).
     Replay(replay::Args),
     /// Check or create the configuration.
@@ -124,6 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Replay(args) => replay::run(load::load(&cli.config)?, args).await?,
         Command::Log(args) => log_cmd::run(load::load(&cli.config)?, args).await?,
         Command::Consent(args) => consent_cmd::run(load::load(&cli.config)?, args).await?,
+        Command::OptInPreview(args) => opt_in_preview::run(load::load(&cli.config)?, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
