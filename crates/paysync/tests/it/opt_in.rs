@@ -117,7 +117,10 @@ smtp_url = "{}"
 
     // The preview shows the same email, without sending it.
     let preview = paysync.run(&["opt-in-preview", "--sync", "to-mc", "--email", who]);
-    assert!(preview.contains("Subject: Would you like our news?"), "{preview}");
+    assert!(
+        preview.contains("Subject: Would you like our news?"),
+        "{preview}"
+    );
     assert!(body_text(&preview).contains(&prefix), "{preview}");
     let client = http::blocking_client();
     let get = |url: &str| {
