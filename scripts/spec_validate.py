@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks HTTP requests against a vendor's API spec in shared/specs.
+"""Checks HTTP requests against a vendor's API spec in specs/ (copies of shared/specs).
 
 Used by crates/destinations/tests/it/spec_conformance.rs: the connector tests capture every
 request the connectors send to the vendor emulators (paysync_emulators RequestLog::capture, or
@@ -70,7 +70,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4, DRAFT202012
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_SPECS = os.path.normpath(os.path.join(HERE, "..", "..", "shared", "specs"))
+# The copies in the repository (specs/), so that a clean clone has them.
+DEFAULT_SPECS = os.path.normpath(os.path.join(HERE, "..", "specs"))
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 

@@ -14,6 +14,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::contact::{
     Address, Consent, DesiredContact, Email, ListId, RemoteConsent, RemoteContact,
 };
@@ -76,6 +78,51 @@ fn contact_address(p: &Profile) -> Option<Address> {
         country: a.country.clone(),
     };
     (!address.is_empty()).then_some(address)
+}
+
+/// What a sync does at the destination when every Stripe customer of a person is deleted
+/// (`on_delete`). The person's contact is left otherwise as it was.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDelete {
+    /// Nothing: the contact stays as it is.
+    #[default]
+    Keep,
+    /// The contact is unsubscribed (kept for the history, sent no more marketing).
+    Unsubscribe,
+    /// The contact gets this tag (PieSync's "trash" tag), for the business to act on.
+    Tag(String),
+}
+
+impl OnDelete {
+    pub fn is_keep(&self) -> bool {
+        *self == OnDelete::Keep
+    }
+}
+
+/// The operations `on_delete` asks for, given what the destination acknowledged: none for a
+/// person it never received, none when already done.
+pub fn deletion_ops(
+    on_delete: &OnDelete,
+    email: &Email,
+    acknowledged: Option<&RemoteContact>,
+) -> Vec<Op> {
+    let Some(remote) = acknowledged else {
+        return Vec::new();
+    };
+    match on_delete {
+        OnDelete::Keep => Vec::new(),
+        OnDelete::Unsubscribe if remote.consent.is_opted_out() => Vec::new(),
+        OnDelete::Unsubscribe => vec![Op::Upsert(DesiredContact::new(
+            email.clone(),
+            Consent::Unsubscribed,
+        ))],
+        OnDelete::Tag(tag) if remote.tags.contains(tag) => Vec::new(),
+        OnDelete::Tag(tag) => vec![Op::AddTags(TagChange {
+            email: email.clone(),
+            tags: BTreeSet::from([tag.clone()]),
+        })],
+    }
 }
 
 /// The contact the destination should hold for this person.

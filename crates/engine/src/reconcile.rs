@@ -13,7 +13,7 @@ use paysync_core::ObjectKind;
 use paysync_core::config::SyncConfig;
 use paysync_core::contact::{Consent, Email, ListId};
 use paysync_core::profile::{PersonObject, Profile, fold};
-use paysync_core::reconcile::{Managed, Skip, SyncRules, desired, diff};
+use paysync_core::reconcile::{Managed, Skip, SyncRules, deletion_ops, desired, diff};
 use paysync_core::segments::Context;
 use paysync_core::{UnixMs, ops::Op};
 use paysync_store::{
@@ -134,8 +134,15 @@ pub fn plan(
             state.acknowledged.as_ref().map(|a| &a.contact),
             &plan.managed(),
         )),
-        // A deleted person gets nothing more; deletion sync decides what else happens.
-        Err(Skip::Deleted) => Plan::Ops(Vec::new()),
+        // A deleted person gets only what the sync's `on_delete` asks of their contact.
+        Err(Skip::Deleted) => match person_key(profile) {
+            Some(email) => Plan::Ops(deletion_ops(
+                &plan.config.rules.on_delete,
+                &email,
+                state.acknowledged.as_ref().map(|a| &a.contact),
+            )),
+            None => Plan::Ops(Vec::new()),
+        },
         Err(skip) => Plan::Skipped(skip),
     }
 }

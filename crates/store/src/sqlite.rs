@@ -327,9 +327,16 @@ fn apply_snapshot(
                  (account, object_id, kind, customer_ref, parent_id, version, deleted, body, updated_at, email)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (account, object_id) DO UPDATE SET
-                 kind = excluded.kind, customer_ref = excluded.customer_ref, email = excluded.email,
+                 kind = excluded.kind, customer_ref = excluded.customer_ref,
                  parent_id = excluded.parent_id, version = excluded.version,
-                 deleted = excluded.deleted, body = excluded.body, updated_at = excluded.updated_at
+                 deleted = excluded.deleted, updated_at = excluded.updated_at,
+                 -- Stripe's tombstone ({id, deleted: true}) keeps the last known details, marked
+                 -- deleted: deletion sync must still know whose contact to act on.
+                 email = CASE WHEN excluded.deleted AND excluded.email IS NULL
+                              THEN stripe_objects.email ELSE excluded.email END,
+                 body = CASE WHEN excluded.deleted AND NOT stripe_objects.deleted
+                             THEN json_set(stripe_objects.body, '$.deleted', json('true'))
+                             ELSE excluded.body END
              WHERE excluded.version > stripe_objects.version",
         )?
         .execute(params![

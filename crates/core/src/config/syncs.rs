@@ -11,6 +11,7 @@
 //! payment_activity_lists = true # Constant Contact's "Stripe: Paying customers" … lists
 //! event_tags = { prefix = "stripe-integration" }  # ActiveCampaign-style event tags
 //! fields = [ { to = "company", from = "metadata.company" } ]
+//! on_delete = { tag = "stripe-deleted" }   # or "unsubscribe"; default "keep"
 //!
 //! [[syncs.segments]]
 //! name = "Big spenders"
@@ -37,6 +38,7 @@ use super::destinations::DestinationConfig;
 use super::{Problems, StripeAccount, valid_name};
 use crate::contact::Consent;
 use crate::mapping::FieldMapping;
+use crate::reconcile::OnDelete;
 use crate::segments::{EventTags, Rule, Segment, Target, payment_activity_lists};
 
 /// The coalescing window by default: a person's changes within it become one delivery.
@@ -63,6 +65,10 @@ pub struct RawSync {
     pub coalesce_ms: u64,
     /// Opt-in by email: only people who confirm a link are pushed (subscribed).
     pub opt_in: Option<OptInEmail>,
+    /// When every Stripe customer of a person is deleted: "keep" (default), "unsubscribe", or
+    /// `{ tag = "stripe-deleted" }`.
+    #[serde(default)]
+    pub on_delete: OnDelete,
 }
 
 /// The opt-in email of a sync and who gets it.
@@ -126,6 +132,9 @@ pub struct SyncRulesConfig {
     /// not ask. (Absent from the fingerprint when `None`, so older installations keep theirs.)
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opt_in_window_days: Option<u32>,
+    /// What a deleted person's contact gets (absent from the fingerprint when "keep").
+    #[serde(skip_serializing_if = "OnDelete::is_keep")]
+    pub on_delete: OnDelete,
 }
 
 impl SyncRulesConfig {
@@ -284,6 +293,7 @@ pub(super) fn resolve_syncs(
                 event_tags: s.event_tags.clone(),
                 fields: s.fields.clone(),
                 opt_in_window_days: s.opt_in.as_ref().map(|o| o.lookback_days),
+                on_delete: s.on_delete.clone(),
             },
             coalesce_ms: s.coalesce_ms,
             opt_in: s.opt_in.clone(),

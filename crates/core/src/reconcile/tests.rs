@@ -147,6 +147,23 @@ proptest! {
         let after = acknowledge(Some(&r), "r1", &ops).unwrap();
         prop_assert!(after.consent.is_opted_out());
     }
+
+    /// A deletion action never grants permission, touches only contacts the destination holds,
+    /// and once applied asks for nothing more.
+    #[test]
+    fn deletion_actions_are_done_once_and_grant_nothing(r in prop::option::of(remote_contact()), tag in any::<bool>()) {
+        let on_delete = if tag { OnDelete::Tag("stripe-deleted".into()) } else { OnDelete::Unsubscribe };
+        let who = r.as_ref().map_or_else(|| email("gone@example.com"), |r| r.email.clone());
+        let ops = deletion_ops(&on_delete, &who, r.as_ref());
+        prop_assert!(!ops.iter().any(grants_permission), "{ops:?}");
+        if r.is_none() {
+            prop_assert!(ops.is_empty());
+        } else {
+            let after = acknowledge(r.as_ref(), "r1", &ops).unwrap();
+            prop_assert!(deletion_ops(&on_delete, &who, Some(&after)).is_empty(), "{ops:?} then {after:?}");
+            prop_assert!(deletion_ops(&OnDelete::Keep, &who, Some(&after)).is_empty());
+        }
+    }
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Every request the connectors send, checked against the vendor's published spec
-//! (`shared/specs`) by `scripts/spec_validate.py`: path (a template of the spec, under its base
+//! (`specs/`, copies of `shared/specs`) by `scripts/spec_validate.py`: path (a template of the spec, under its base
 //! path), method, query parameters, `Content-Type` and the JSON body against the operation's
 //! request body schema, `$ref`s resolved. A mismatch fails the test with the validator's
 //! report (method, path, the spec operation and which schema rule failed). Known spec defects
@@ -16,7 +16,7 @@
 //!   appends each request to a file) and validates every request they sent.
 //!
 //! Needs the Python venv (`scripts/venv.sh`; `PAYSYNC_PYTHON`, default `<repo>/.venv/bin/python`)
-//! and `shared/specs` next to the repository (`PAYSYNC_SPECS` to point elsewhere).
+//! and the specs copied into the repository's `specs/` (`PAYSYNC_SPECS` to point elsewhere).
 //!
 //! [`RequestLog::capture`]: paysync_emulators::common::RequestLog::capture
 
@@ -114,7 +114,7 @@ async fn assert_conforms(vendor: &str, captured: Vec<CapturedRequest>, expect: &
     .expect("validator task");
     assert!(
         ok,
-        "{n} captured {vendor} requests checked against shared/specs: not all conform\n{report}"
+        "{n} captured {vendor} requests checked against specs/: not all conform\n{report}"
     );
     println!("{report}");
 }
@@ -797,7 +797,7 @@ fn every_request_of_the_connector_tests_conforms() {
     let (ok, report) = spec_validate("auto", requests, &[]);
     assert!(
         ok,
-        "{lines} requests of the connector tests ({summary}) checked against shared/specs: not \
+        "{lines} requests of the connector tests ({summary}) checked against specs/: not \
          all conform\n{report}"
     );
     println!("{lines} requests of the connector tests ({summary})\n{report}");

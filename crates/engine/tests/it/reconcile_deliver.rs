@@ -138,6 +138,7 @@ pub fn sync_with_threshold(cents: i64, consent: Consent) -> SyncConfig {
             event_tags: None,
             fields: Vec::new(),
             opt_in_window_days: None,
+            on_delete: Default::default(),
         },
         coalesce_ms: 0,
         opt_in: None,
@@ -181,7 +182,7 @@ impl Rig {
         )
     }
 
-    fn members(&self) -> Vec<Value> {
+    pub fn members(&self) -> Vec<Value> {
         let state = self.emu.emulator.state_json();
         state["lists"]
             .as_array()
