@@ -62,7 +62,12 @@ pub fn profile_of(person: &PersonRecord) -> Profile {
             deleted: o.deleted,
         })
         .collect();
-    fold(&objects, &person.events_seen)
+    let mut profile = fold(&objects, &person.events_seen);
+    // A deleted customer's tombstone has no email; the ledger kept the last one known.
+    if profile.identity.email.is_none() && profile.identity.deleted {
+        profile.identity.email = person.email.clone();
+    }
+    profile
 }
 
 /// The outbox key of a person: their normalised email, when they have a valid one.

@@ -330,13 +330,12 @@ fn apply_snapshot(
                  kind = excluded.kind, customer_ref = excluded.customer_ref,
                  parent_id = excluded.parent_id, version = excluded.version,
                  deleted = excluded.deleted, updated_at = excluded.updated_at,
-                 -- Stripe's tombstone ({id, deleted: true}) keeps the last known details, marked
-                 -- deleted: deletion sync must still know whose contact to act on.
+                 body = excluded.body,
+                 -- Stripe's tombstone ({id, deleted: true}) carries no email: the row keeps the
+                 -- last one known, so that deletion sync still finds the person's contact (the
+                 -- body, compared across arrival orders, is the tombstone's).
                  email = CASE WHEN excluded.deleted AND excluded.email IS NULL
-                              THEN stripe_objects.email ELSE excluded.email END,
-                 body = CASE WHEN excluded.deleted AND NOT stripe_objects.deleted
-                             THEN json_set(stripe_objects.body, '$.deleted', json('true'))
-                             ELSE excluded.body END
+                              THEN stripe_objects.email ELSE excluded.email END
              WHERE excluded.version > stripe_objects.version",
         )?
         .execute(params![
