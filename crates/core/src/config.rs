@@ -23,7 +23,9 @@ pub use destinations::{
     DestinationConfig, DestinationKind, RawActiveCampaign, RawCommon, RawConstantContact,
     RawDestination, RawMailchimp,
 };
-pub use syncs::{DEFAULT_COALESCE_MS, OptInEmail, RawSync, SyncConfig, SyncRulesConfig};
+pub use syncs::{
+    DEFAULT_COALESCE_MS, OptInEmail, PriorConsent, RawSync, SyncConfig, SyncRulesConfig,
+};
 
 /// The Stripe API version paysync is written against, sent as `Stripe-Version` on every request.
 pub const DEFAULT_STRIPE_VERSION: &str = "2024-06-20";

@@ -142,7 +142,8 @@ pub enum Consent {
     /// Asked not to get marketing email. Always honoured.
     Unsubscribed,
     /// A customer who never agreed to marketing: may be stored, segmented and sent transactional
-    /// email (Mailchimp `transactional`), never marketing.
+    /// email (Mailchimp `transactional`), never marketing. (`none` in a sync's configuration.)
+    #[serde(alias = "none")]
     NonMarketing,
     /// Asked to subscribe, confirmation (double opt-in) outstanding.
     Pending,

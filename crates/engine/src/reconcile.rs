@@ -17,8 +17,8 @@ use paysync_core::reconcile::{Managed, Skip, SyncRules, deletion_ops, desired, d
 use paysync_core::segments::Context;
 use paysync_core::{UnixMs, ops::Op};
 use paysync_store::{
-    Decision, DeliveryState, PersonRecord, ReconcileStats, Reconciled, Store, StoreError,
-    Suppression,
+    ConsentRecord, Decision, DeliveryState, PersonRecord, ReconcileStats, Reconciled, Store,
+    StoreError, Suppression,
 };
 
 /// Persons per pass (one transaction of decisions).
@@ -222,8 +222,12 @@ impl Reconciler {
                                     .await?,
                         };
                         let outcome = self.decide(sync, &profile, email, facts, now).await?;
-                        if outcome == Err(Skip::AwaitingOptIn) {
-                            self.ask_to_opt_in(sync, &profile, email, now).await?;
+                        match &outcome {
+                            Err(Skip::AwaitingOptIn) => {
+                                self.ask_to_opt_in(sync, &profile, email, now).await?;
+                            }
+                            Ok(decision) => self.record_prior_consent(sync, decision, now).await?,
+                            Err(_) => {}
                         }
                         outcome
                     }
@@ -255,6 +259,50 @@ impl Reconciler {
                 .await?;
         }
         Ok(stats)
+    }
+
+    /// Records, for someone about to be pushed with permission for the first time, the
+    /// operator's affirmation that the sync relies on (once per person and destination).
+    async fn record_prior_consent(
+        &self,
+        sync: &SyncPlan,
+        decision: &Decision,
+        now: UnixMs,
+    ) -> Result<(), StoreError> {
+        let Some(prior) = &sync.config.prior_consent else {
+            return Ok(());
+        };
+        let grants = decision.ops.iter().any(|op| {
+            matches!(op, Op::Upsert(c) if matches!(c.consent, Consent::Subscribed | Consent::Pending))
+        });
+        if decision.diffed_against.is_some() || !grants {
+            return Ok(());
+        }
+        let details = serde_json::json!({
+            "affirmed_by": prior.affirmed_by,
+            "affirmed_at": prior.affirmed_at,
+            "sync": sync.config.name,
+        });
+        self.store
+            .record_consent_once(ConsentRecord {
+                person: decision.person.clone(),
+                destination: decision.destination.clone(),
+                state: if sync.config.rules.consent == Consent::Pending {
+                    "pending"
+                } else {
+                    "subscribed"
+                }
+                .into(),
+                source: "operator_affirmation".into(),
+                basis: prior
+                    .statement
+                    .clone()
+                    .unwrap_or_else(|| "consent affirmed by the operator".into()),
+                at: now,
+                details: Some(details.to_string()),
+            })
+            .await?;
+        Ok(())
     }
 
     /// Queues the sync's opt-in email for someone in its window (once ever: the store keeps

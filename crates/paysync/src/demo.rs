@@ -79,6 +79,7 @@ api_base = "{mc}/3.0"
 name = "cc-payment-lists"
 destination = "constant-contact"
 consent = "subscribed"
+prior_consent = { affirmed_by = "demo@paysync.example", affirmed_at = "2026-01-01", statement = "The demo's customers ticked the newsletter box at checkout" }
 payment_activity_lists = true
 fields = [{ to = "stripe_customer_id", from = "customer_id" }]
 

@@ -230,6 +230,44 @@ pub(crate) fn ledger(conn: &Connection, person: Option<&str>) -> Result<Vec<Cons
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// A consent fact to record once per person and destination (the first basis paysync pushed
+/// them on, such as the operator's affirmation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    pub person: String,
+    pub destination: String,
+    pub state: String,
+    pub source: String,
+    pub basis: String,
+    pub at: UnixMs,
+    pub details: Option<String>,
+}
+
+/// Appends `r` unless the ledger already has a fact for its person and destination.
+pub(crate) fn record_consent_once(conn: &Connection, r: &ConsentRecord) -> Result<bool> {
+    let known: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM consent_ledger WHERE person = ?1 AND destination = ?2)",
+        )?
+        .query_row((&r.person, &r.destination), |row| row.get(0))?;
+    if known {
+        return Ok(false);
+    }
+    append(
+        conn,
+        Fact {
+            person: &r.person,
+            destination: &r.destination,
+            state: &r.state,
+            source: &r.source,
+            basis: &r.basis,
+            at: r.at,
+            details: r.details.as_deref(),
+        },
+    )?;
+    Ok(true)
+}
+
 /// An opt-in email waiting to be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OptInRequest {

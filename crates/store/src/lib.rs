@@ -27,7 +27,8 @@ pub use delivery::{
 };
 
 pub use consent::{
-    ConsentEntry, OptInConfirmation, OptInRequest, Resubscribe, Suppression, Unsubscribe,
+    ConsentEntry, ConsentRecord, OptInConfirmation, OptInRequest, Resubscribe, Suppression,
+    Unsubscribe,
 };
 pub use secrets::SecretKey;
 pub use sqlite::SqliteStore;
@@ -162,6 +163,8 @@ pub trait Store: Send + Sync + 'static {
     async fn suppressions(&self, person: &str) -> Result<Vec<Suppression>>;
     /// How many people each destination suppresses.
     async fn suppression_counts(&self) -> Result<Vec<(String, i64)>>;
+    /// Records a consent fact unless the person already has one at that destination.
+    async fn record_consent_once(&self, record: ConsentRecord) -> Result<bool>;
     /// Asks for an opt-in email to `person` for `sync`, once ever; true when new.
     async fn request_opt_in(&self, sync: &str, person: &str, at: UnixMs) -> Result<bool>;
     /// Opt-in emails due to be sent (never sent, not waiting for a retry).

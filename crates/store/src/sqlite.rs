@@ -21,7 +21,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::PersonRecord;
 use crate::delivery::{self, *};
 use crate::types::*;
-use crate::{ConsentEntry, OptInConfirmation, OptInRequest, Resubscribe, Suppression, Unsubscribe};
+use crate::{
+    ConsentEntry, ConsentRecord, OptInConfirmation, OptInRequest, Resubscribe, Suppression,
+    Unsubscribe,
+};
 use crate::{Result, Store, StoreError, migrate};
 
 /// Largest number of writes committed in one transaction.
@@ -890,6 +893,11 @@ impl Store for SqliteStore {
 
     async fn suppression_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(crate::consent::suppression_counts).await
+    }
+
+    async fn record_consent_once(&self, record: ConsentRecord) -> Result<bool> {
+        self.write(move |conn| crate::consent::record_consent_once(conn, &record))
+            .await
     }
 
     async fn request_opt_in(&self, sync: &str, person: &str, at: UnixMs) -> Result<bool> {

@@ -12,6 +12,9 @@
 //! event_tags = { prefix = "stripe-integration" }  # ActiveCampaign-style event tags
 //! fields = [ { to = "company", from = "metadata.company" } ]
 //! on_delete = { tag = "stripe-deleted" }   # or "unsubscribe"; default "keep"
+//! # With consent = "subscribed": who affirmed that these customers consented, recorded in the
+//! # consent ledger for each of them.
+//! prior_consent = { affirmed_by = "jane@shop.example", affirmed_at = "2026-11-01", statement = "…" }
 //!
 //! [[syncs.segments]]
 //! name = "Big spenders"
@@ -69,6 +72,21 @@ pub struct RawSync {
     /// `{ tag = "stripe-deleted" }`.
     #[serde(default)]
     pub on_delete: OnDelete,
+    /// The operator's affirmation that the people synced as subscribed gave consent.
+    pub prior_consent: Option<PriorConsent>,
+}
+
+/// Who affirmed, and when, that the business collected consent before paysync (Constant
+/// Contact's "I affirm these contacts gave permission"). Recorded in the consent ledger for
+/// each person it covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorConsent {
+    pub affirmed_by: String,
+    /// `YYYY-MM-DD`.
+    pub affirmed_at: String,
+    /// How the consent was collected ("newsletter box ticked at checkout").
+    pub statement: Option<String>,
 }
 
 /// The opt-in email of a sync and who gets it.
@@ -116,6 +134,7 @@ pub struct SyncConfig {
     pub rules: SyncRulesConfig,
     pub coalesce_ms: u64,
     pub opt_in: Option<OptInEmail>,
+    pub prior_consent: Option<PriorConsent>,
 }
 
 /// Everything that decides the contact a person should be at the destination. When it changes,
@@ -214,6 +233,32 @@ pub(super) fn resolve_syncs(
                  non_marketing",
             );
         }
+        if let Some(p) = &s.prior_consent {
+            if !matches!(s.consent, Consent::Subscribed | Consent::Pending) {
+                problems.error(
+                    at("prior_consent"),
+                    "affirms marketing consent: use it with consent = \"subscribed\" or \"pending\"",
+                );
+            }
+            if s.opt_in.is_some() {
+                problems.error(
+                    at("prior_consent"),
+                    "and opt_in exclude each other: people either confirm by email or were affirmed",
+                );
+            }
+            if p.affirmed_by.trim().is_empty() {
+                problems.error(at("prior_consent.affirmed_by"), "is empty: say who affirms");
+            }
+            if let Err(e) = crate::dates::parse_date(&p.affirmed_at) {
+                problems.error(at("prior_consent.affirmed_at"), e);
+            }
+        } else if s.consent == Consent::Subscribed && s.opt_in.is_none() {
+            problems.warn(
+                at("consent"),
+                "\"subscribed\" without [syncs.prior_consent] or [syncs.opt_in]: record who \
+                 affirmed that these customers consented (the consent ledger will say so)",
+            );
+        }
         if let Some(o) = &s.opt_in {
             if s.consent != Consent::Subscribed {
                 problems.error(
@@ -297,6 +342,7 @@ pub(super) fn resolve_syncs(
             },
             coalesce_ms: s.coalesce_ms,
             opt_in: s.opt_in.clone(),
+            prior_consent: s.prior_consent.clone(),
         });
     }
     out
@@ -506,6 +552,58 @@ rule = { refunded = {} }
                 .as_ref()
                 .map(|k| k.expose_secret().to_owned()),
             Some("cd".repeat(32))
+        );
+    }
+
+    fn resolve_with_sync(sync: &str) -> Result<Vec<ConfigProblem>, Vec<ConfigProblem>> {
+        let raw: RawConfig = toml::from_str(&format!("{BASE}\n[[syncs]]\n{sync}")).expect("toml");
+        raw.resolve(&env).map(|(_, warnings)| warnings)
+    }
+
+    #[test]
+    fn consent_modes_are_checked() {
+        // "none" is non-marketing.
+        let raw: RawConfig = toml::from_str(&format!(
+            "{BASE}\n[[syncs]]\nname = \"s\"\ndestination = \"mc\"\nconsent = \"none\"\n"
+        ))
+        .expect("toml");
+        let (config, _) = raw.resolve(&env).expect("valid");
+        assert_eq!(config.syncs[0].rules.consent, Consent::NonMarketing);
+        // Subscribed without an affirmation or an opt-in: a warning that says what to record.
+        let warnings =
+            resolve_with_sync("name = \"s\"\ndestination = \"mc\"\nconsent = \"subscribed\"\n")
+                .expect("valid");
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.path == "syncs[0].consent" && w.message.contains("prior_consent")),
+            "{warnings:?}"
+        );
+        // An affirmation needs who and a real date, and a consent it can vouch for.
+        let problems = resolve_with_sync(
+            "name = \"s\"\ndestination = \"mc\"\nconsent = \"non_marketing\"\nprior_consent = { affirmed_by = \"\", affirmed_at = \"2026-13-01\" }\n",
+        )
+        .expect_err("invalid");
+        let paths: Vec<&str> = problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(|p| p.path.as_str())
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "syncs[0].prior_consent",
+                "syncs[0].prior_consent.affirmed_by",
+                "syncs[0].prior_consent.affirmed_at"
+            ]
+        );
+        let fine = resolve_with_sync(
+            "name = \"s\"\ndestination = \"mc\"\nconsent = \"subscribed\"\nprior_consent = { affirmed_by = \"jane\", affirmed_at = \"2026-11-01\" }\n",
+        )
+        .expect("valid");
+        assert!(
+            !fine.iter().any(|w| w.path == "syncs[0].consent"),
+            "{fine:?}"
         );
     }
 
