@@ -395,17 +395,31 @@ fn an_unsubscribe_in_mailchimp_survives_backfills_config_changes_and_replays() {
 }
 
 #[test]
-fn mailchimp_unsubscribe_webhooks_are_learnt_and_hostile_ones_refused() {
+fn mailchimp_and_activecampaign_unsubscribe_webhooks_are_learnt_and_hostile_ones_refused() {
     use base64::Engine as _;
     let mc = Mailchimp::start();
     let stripe = Localstripe::start();
+    // An ActiveCampaign account too, whose webhooks come form-encoded with `contact[email]`.
+    let ac = mc
+        ._rt
+        .block_on(paysync_emulators::activecampaign::serve_activecampaign(
+            paysync_emulators::activecampaign::ActiveCampaignConfig::default(),
+        ))
+        .expect("activecampaign emulator");
     let config = mc.config().replace(
         "api_base = ",
         "webhook_secret = \"env:TEST_MC_HOOK\"\napi_base = ",
-    ) + "\n[consent]\npoll_unsubscribes_secs = 3600\n";
+    ) + &format!(
+        "\n[[destinations]]\nname = \"ac\"\nkind = \"activecampaign\"\napi_url = \"{}\"\n\
+         api_token = \"env:TEST_AC_TOKEN\"\nwebhook_secret = \"env:TEST_AC_HOOK\"\n\
+         \n[consent]\npoll_unsubscribes_secs = 3600\n",
+        ac.url()
+    );
     let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
     paysync.set_env("TEST_MC_KEY", KEY);
     paysync.set_env("TEST_MC_HOOK", "hook-secret-1");
+    paysync.set_env("TEST_AC_TOKEN", "ac-token");
+    paysync.set_env("TEST_AC_HOOK", "hook-secret-2");
     let _server = paysync.serve();
     let hook = paysync.url("/webhooks/stripe/main");
     let manifest = stripe.seed(10, Some((&hook, SECRET)), paysync.dir.path());
@@ -497,7 +511,40 @@ fn mailchimp_unsubscribe_webhooks_are_learnt_and_hostile_ones_refused() {
             .run(&["consent", "--email", &email])
             .contains(",unsubscribed,destination_webhook,")
     });
+    // ActiveCampaign's webhook for the same person, at its own endpoint and secret.
+    let ac_hook = paysync.url("/webhooks/destinations/ac?secret=hook-secret-2");
+    assert_eq!(
+        post(ac_hook.clone(), "contact%5Bemail%5D=a%40example.com"),
+        400
+    );
+    assert_eq!(
+        post(
+            paysync.url("/webhooks/destinations/ac?secret=hook-secret-1"),
+            unsub
+        ),
+        401
+    );
+    let ac_unsub = format!(
+        "type=unsubscribe&date_time=2026-11-24T10%3A00%3A00-06%3A00&contact%5Bemail%5D={}&list=1",
+        email.replace('@', "%40")
+    );
+    let answered = client
+        .post(ac_hook)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(ac_unsub)
+        .send()
+        .expect("post");
+    assert_eq!(answered.status().as_u16(), 200);
+    let ledger = paysync.run(&["consent", "--email", &email]);
+    assert!(
+        ledger.contains(",ac,unsubscribed,destination_webhook,"),
+        "{ledger}"
+    );
     let log = paysync.serve_log();
+    assert!(
+        !log.contains("hook-secret-2"),
+        "the secret leaked into the log"
+    );
     assert!(
         log.contains("missing or wrong secret"),
         "rejections are logged"
