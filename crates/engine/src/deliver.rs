@@ -123,9 +123,10 @@ impl Deliverer {
     ) -> Self {
         let caps = connector.capabilities();
         // Enough rows to fill the connector's bulk call, bounded so a round stays well within
-        // its lease. Constant Contact's imports take 40,000: 10,000 rows a round groups a deep
-        // backlog into few imports (one per set of lists) at a few MB of memory.
-        let batch = caps.max_bulk_contacts.clamp(1, 10_000);
+        // its lease and memory (DESIGN P5: 150 MB). Constant Contact's imports take 40,000:
+        // 5,000 rows a round groups a deep backlog into few imports (one per set of lists);
+        // 10,000 measured 164 MB peak.
+        let batch = caps.max_bulk_contacts.clamp(1, 5_000);
         Deliverer {
             store,
             destination: destination.into(),
