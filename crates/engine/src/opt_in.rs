@@ -213,10 +213,21 @@ impl Mailer {
     pub async fn round(&self, now: impl Fn() -> UnixMs) -> Result<usize, OptInError> {
         let mut sent = 0;
         for request in self.store.opt_ins_due(now(), 50).await? {
-            let Some(sync) = self.syncs.iter().find(|s| s.name == request.sync) else {
+            let sync = self.syncs.iter().find(|s| s.name == request.sync);
+            let Some((sync, opt_in)) = sync.and_then(|s| s.opt_in.as_ref().map(|o| (s, o))) else {
+                // The configuration changed since it was asked for: never sent, and out of the
+                // queue so that it does not hold up the others.
+                self.store
+                    .opt_in_sent(
+                        &request.sync,
+                        &request.person,
+                        now(),
+                        Some("the sync no longer sends opt-in emails".into()),
+                        None,
+                    )
+                    .await?;
                 continue;
             };
-            let Some(opt_in) = &sync.opt_in else { continue };
             let key = format!("email:{}", request.person);
             let name = match self.store.person(&sync.account, &key).await {
                 Ok(p) => crate::reconcile::profile_of(&p).identity.name,

@@ -2,7 +2,8 @@
 //! button; only the POST it sends records the consent — mail scanners that fetch every link in a
 //! message must not subscribe anyone. A tampered link gets 400, an expired one 410, each logged.
 
-use axum::extract::{Form, Query, State};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use paysync_engine::now_ms;
@@ -100,8 +101,14 @@ pub(crate) async fn show(State(state): State<AppState>, Query(token): Query<Toke
     )
 }
 
-pub(crate) async fn confirm(State(state): State<AppState>, Form(token): Form<Token>) -> Response {
-    let claims = match check(&state, &token.t) {
+pub(crate) async fn confirm(State(state): State<AppState>, body: Bytes) -> Response {
+    // Parsed by hand so that any body, however malformed, is refused by `check` with a
+    // logged reason (an empty token is malformed).
+    let token = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "t")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let claims = match check(&state, &token) {
         Ok(c) => c,
         Err(page) => return *page,
     };
