@@ -3,20 +3,22 @@
 //! message must not subscribe anyone. A tampered link gets 400, an expired one 410, each logged.
 
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use paysync_engine::now_ms;
 use paysync_engine::opt_in::{LinkClaims, LinkError, LinkKey, verify};
 use paysync_store::OptInConfirmation;
-use serde::Deserialize;
 
 use crate::AppState;
 
-#[derive(Deserialize)]
-pub(crate) struct Token {
-    #[serde(default)]
-    t: String,
+/// The `t` of a query string or form body; empty (hence malformed, refused and logged by
+/// `check`) when absent, whatever else the bytes hold.
+fn token_of(form: &[u8]) -> String {
+    form_urlencoded::parse(form)
+        .find(|(k, _)| k == "t")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
@@ -86,8 +88,9 @@ fn check(state: &AppState, token: &str) -> Result<LinkClaims, Box<Response>> {
     Ok(claims)
 }
 
-pub(crate) async fn show(State(state): State<AppState>, Query(token): Query<Token>) -> Response {
-    if let Err(page) = check(&state, &token.t) {
+pub(crate) async fn show(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let token = token_of(query.unwrap_or_default().as_bytes());
+    if let Err(page) = check(&state, &token) {
         return *page;
     }
     page(
@@ -96,18 +99,13 @@ pub(crate) async fn show(State(state): State<AppState>, Query(token): Query<Toke
         &format!(
             "<form method=\"post\" action=\"/consent/confirm\"><input type=\"hidden\" name=\"t\" \
              value=\"{}\"><button type=\"submit\">Yes, send me emails</button></form>",
-            escape(&token.t)
+            escape(&token)
         ),
     )
 }
 
 pub(crate) async fn confirm(State(state): State<AppState>, body: Bytes) -> Response {
-    // Parsed by hand so that any body, however malformed, is refused by `check` with a
-    // logged reason (an empty token is malformed).
-    let token = form_urlencoded::parse(&body)
-        .find(|(k, _)| k == "t")
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let token = token_of(&body);
     let claims = match check(&state, &token) {
         Ok(c) => c,
         Err(page) => return *page,
