@@ -359,7 +359,7 @@ impl RawConfig {
             }
             Some(key)
         });
-        if self.consent.poll_unsubscribes_secs == 0 {
+        if self.consent.poll_unsubscribes_secs == Some(0) {
             problems.error("consent.poll_unsubscribes_secs", "must be at least 1");
         }
         if self.stripe.catchup_interval_secs == 0 {

@@ -274,7 +274,7 @@ pub async fn spawn_sync_loops(
                 sink: crate::unsubscribes::ConsentSink::new(store.clone(), config, &d.name),
                 connector: connector.clone(),
             },
-            Duration::from_secs(config.consent.poll_unsubscribes_secs),
+            Duration::from_secs(config.consent.poll_secs(&d.kind)),
             shutdown.clone(),
         ));
         connectors.insert(d.name.clone(), connector);

@@ -2,25 +2,32 @@
 //!
 //! ```toml
 //! [consent]
-//! poll_unsubscribes_secs = 60     # how often each destination's change feed is read
+//! poll_unsubscribes_secs = 300    # how often each destination's change feed is read; by
+//!                                 # default 15 minutes for Constant Contact (each read counts
+//!                                 # against its 10,000 requests a day), 5 for the others
+//!                                 # (their webhooks are faster; polling is the fallback)
 //! carry_unsubscribes = false      # true: an unsubscribe at one destination suppresses the
 //!                                 # person at every destination
 //! ```
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+use super::DestinationKind;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ConsentConfig {
-    pub poll_unsubscribes_secs: u64,
+    /// `None`: each vendor's default ([`ConsentConfig::poll_secs`]).
+    pub poll_unsubscribes_secs: Option<u64>,
     pub carry_unsubscribes: bool,
 }
 
-impl Default for ConsentConfig {
-    fn default() -> Self {
-        ConsentConfig {
-            poll_unsubscribes_secs: 60,
-            carry_unsubscribes: false,
-        }
+impl ConsentConfig {
+    /// How often a destination's unsubscribes are read.
+    pub fn poll_secs(&self, kind: &DestinationKind) -> u64 {
+        self.poll_unsubscribes_secs.unwrap_or(match kind {
+            DestinationKind::ConstantContact { .. } => 900,
+            DestinationKind::ActiveCampaign { .. } | DestinationKind::Mailchimp { .. } => 300,
+        })
     }
 }
