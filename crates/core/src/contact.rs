@@ -299,6 +299,10 @@ pub struct RemoteContact {
     pub consent: RemoteConsent,
     /// When the destination last changed the contact, ms since the epoch, if it says.
     pub updated_at_ms: Option<i64>,
+    /// paysync archived or deleted the contact (`on_delete`): it holds nothing until an upsert
+    /// brings it back. Kept so that the removal is done once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removed: bool,
 }
 
 impl RemoteContact {
@@ -315,6 +319,7 @@ impl RemoteContact {
             tags: BTreeSet::new(),
             consent,
             updated_at_ms: None,
+            removed: false,
         }
     }
 }

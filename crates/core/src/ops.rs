@@ -64,6 +64,25 @@ pub struct PurchaseItem {
     pub quantity: i64,
 }
 
+/// How a contact is taken out of a destination (`on_delete`, `paysync erase`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemovalKind {
+    /// Kept by the vendor but out of the audience (Mailchimp archive; Constant Contact delete,
+    /// which it can revive). Vendors without an archive refuse it at configuration time.
+    Archive,
+    /// Deleted as far as the vendor's API allows (Mailchimp delete-permanent, ActiveCampaign
+    /// delete; Constant Contact keeps deleted contacts: see `Capabilities::permanent_delete`).
+    Delete,
+}
+
+/// A contact to take out of a destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removal {
+    pub email: Email,
+    pub how: RemovalKind,
+}
+
 /// One change to make at a destination.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -75,6 +94,7 @@ pub enum Op {
     RemoveTags(TagChange),
     SetFields(FieldChange),
     RecordPurchase(Purchase),
+    Remove(Removal),
 }
 
 impl Op {
@@ -85,6 +105,7 @@ impl Op {
             Op::AddTags(t) | Op::RemoveTags(t) => &t.email,
             Op::SetFields(f) => &f.email,
             Op::RecordPurchase(p) => &p.email,
+            Op::Remove(r) => &r.email,
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::contact::{
     Address, Consent, DesiredContact, Email, ListId, RemoteConsent, RemoteContact,
 };
 use crate::mapping::{FieldMapping, split_name};
-use crate::ops::{FieldChange, MembershipChange, Op, TagChange};
+use crate::ops::{FieldChange, MembershipChange, Op, Removal, RemovalKind, TagChange};
 use crate::profile::Profile;
 use crate::segments::{Context, EventTags, Rule, Segment, Target, membership};
 
@@ -92,6 +92,10 @@ pub enum OnDelete {
     Unsubscribe,
     /// The contact gets this tag (PieSync's "trash" tag), for the business to act on.
     Tag(String),
+    /// The contact is archived (kept by the vendor, out of the audience).
+    Archive,
+    /// The contact is deleted (permanently where the vendor allows).
+    Delete,
 }
 
 impl OnDelete {
@@ -107,8 +111,14 @@ pub fn deletion_ops(
     email: &Email,
     acknowledged: Option<&RemoteContact>,
 ) -> Vec<Op> {
-    let Some(remote) = acknowledged else {
+    let Some(remote) = acknowledged.filter(|r| !r.removed) else {
         return Vec::new();
+    };
+    let remove = |how| {
+        vec![Op::Remove(Removal {
+            email: email.clone(),
+            how,
+        })]
     };
     match on_delete {
         OnDelete::Keep => Vec::new(),
@@ -122,6 +132,8 @@ pub fn deletion_ops(
             email: email.clone(),
             tags: BTreeSet::from([tag.clone()]),
         })],
+        OnDelete::Archive => remove(RemovalKind::Archive),
+        OnDelete::Delete => remove(RemovalKind::Delete),
     }
 }
 
@@ -236,13 +248,13 @@ fn changed(want: &Option<String>, have: &Option<String>) -> Option<String> {
 }
 
 /// The operations that take the destination from `acknowledged` (`None`: it does not know the
-/// person) to `desired`. Empty when nothing differs.
+/// person; a contact paysync removed counts as unknown) to `desired`. Empty when nothing differs.
 pub fn diff(
     desired: &DesiredContact,
     acknowledged: Option<&RemoteContact>,
     managed: &Managed,
 ) -> Vec<Op> {
-    let Some(remote) = acknowledged else {
+    let Some(remote) = acknowledged.filter(|r| !r.removed) else {
         return vec![Op::Upsert(desired.clone())];
     };
     let email = &desired.email;
@@ -358,6 +370,7 @@ pub fn acknowledge(
         let opted_out = contact.consent.is_opted_out();
         match op {
             Op::Upsert(d) => {
+                contact.removed = false;
                 contact.first_name = d.first_name.clone().or(contact.first_name.take());
                 contact.last_name = d.last_name.clone().or(contact.last_name.take());
                 contact.phone = d.phone.clone().or(contact.phone.take());
@@ -396,6 +409,14 @@ pub fn acknowledge(
             Op::AddTags(t) => contact.tags.extend(t.tags.clone()),
             Op::RemoveTags(t) => contact.tags.retain(|x| !t.tags.contains(x)),
             Op::RecordPurchase(_) => {}
+            // What the vendor keeps of a removed contact is not paysync's to diff against; its
+            // consent is kept (an opt-out still governs if the person comes back).
+            Op::Remove(_) => {
+                let consent = contact.consent;
+                *contact =
+                    RemoteContact::new(contact.remote_id.clone(), contact.email.clone(), consent);
+                contact.removed = true;
+            }
         }
     }
     state

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::contact::{DesiredContact, Email, ListId, RemoteContact};
 use crate::error::{DestinationError, Vendor};
-use crate::op::{FieldChange, ItemOutcome, MembershipChange, Op, Purchase, TagChange};
+use crate::op::{
+    FieldChange, ItemOutcome, MembershipChange, Op, Purchase, Removal, RemovalKind, TagChange,
+};
 
 /// What a connector can do, for the engine to plan with (batch sizes, pacing, which features a
 /// sync configuration may use).
@@ -38,6 +40,11 @@ pub struct Capabilities {
     pub supports_purchases: bool,
     /// Whether bulk writes complete asynchronously at the vendor (the call waits for them).
     pub bulk_is_async: bool,
+    /// Whether the vendor can archive a contact (keep it out of the audience without deleting).
+    pub can_archive: bool,
+    /// Whether the vendor's delete leaves nothing of the contact. `false` (Constant Contact): the
+    /// vendor keeps deleted contacts, restorable, and offers no API to purge them.
+    pub permanent_delete: bool,
 }
 
 /// A list (audience) at a destination.
@@ -160,6 +167,11 @@ pub trait Destination: Send + Sync {
             .collect()
     }
 
+    /// Takes contacts out of the destination (see [`RemovalKind`]). A contact the destination
+    /// does not hold is already removed: `Ok`. An archive asked of a vendor without one
+    /// ([`Capabilities::can_archive`]) is `Invalid`.
+    async fn remove_contacts(&self, removals: &[Removal]) -> Vec<ItemOutcome>;
+
     /// What the destination holds for one person; `None` when it does not know them.
     async fn read_contact(&self, email: &Email) -> Result<Option<RemoteContact>, DestinationError>;
 
@@ -189,6 +201,7 @@ pub trait Destination: Send + Sync {
         let mut tag_removes = Vec::new();
         let mut fields = Vec::new();
         let mut purchases = Vec::new();
+        let mut removals = Vec::new();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 Op::Upsert(c) => upserts.push((i, c.clone())),
@@ -198,6 +211,7 @@ pub trait Destination: Send + Sync {
                 Op::RemoveTags(t) => tag_removes.push((i, t.clone())),
                 Op::SetFields(f) => fields.push((i, f.clone())),
                 Op::RecordPurchase(p) => purchases.push((i, p.clone())),
+                Op::Remove(r) => removals.push((i, r.clone())),
             }
         }
         let mut out: Vec<Option<ItemOutcome>> = vec![None; ops.len()];
@@ -225,6 +239,12 @@ pub trait Destination: Send + Sync {
             &purchases,
             self.record_purchases(&items(&purchases)).await,
         );
+        // Last: a removal ends whatever else was asked of the contact in the same round.
+        scatter(
+            &mut out,
+            &removals,
+            self.remove_contacts(&items(&removals)).await,
+        );
         let vendor = self.capabilities().vendor;
         out.into_iter()
             .map(|o| {
@@ -234,6 +254,18 @@ pub trait Destination: Send + Sync {
             })
             .collect()
     }
+}
+
+/// The outcome for an archive asked of a vendor that has none.
+pub(crate) fn no_archive(vendor: Vendor) -> ItemOutcome {
+    ItemOutcome::Invalid(format!(
+        "{vendor} cannot archive contacts: use on_delete = \"delete\", \"unsubscribe\" or a tag"
+    ))
+}
+
+/// Whether a removal asks for an archive the vendor cannot do.
+pub(crate) fn wants_unsupported_archive(caps: &Capabilities, r: &Removal) -> bool {
+    r.how == RemovalKind::Archive && !caps.can_archive
 }
 
 fn items<T: Clone>(indexed: &[(usize, T)]) -> Vec<T> {

@@ -39,5 +39,5 @@ pub use destination::{
 pub use error::{DestinationError, ErrorKind, Vendor};
 pub use op::{
     Ack, FieldChange, ItemOutcome, MembershipChange, Op, OutcomeKind, Purchase, PurchaseItem,
-    TagChange,
+    Removal, RemovalKind, TagChange,
 };

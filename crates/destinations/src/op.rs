@@ -12,7 +12,9 @@ use crate::consent::Refusal;
 use crate::contact::RemoteConsent;
 use crate::error::{DestinationError, ErrorKind};
 
-pub use paysync_core::ops::{FieldChange, MembershipChange, Op, Purchase, PurchaseItem, TagChange};
+pub use paysync_core::ops::{
+    FieldChange, MembershipChange, Op, Purchase, PurchaseItem, Removal, RemovalKind, TagChange,
+};
 
 /// What the destination acknowledged for one item.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -480,6 +480,7 @@ pub fn ops_summary(ops: &[Op]) -> Vec<serde_json::Value> {
             Op::RemoveTags(t) => json!({"op": "remove_tags", "tags": t.tags}),
             Op::SetFields(f) => json!({"op": "set_fields", "fields": f.fields.keys().collect::<Vec<_>>()}),
             Op::RecordPurchase(p) => json!({"op": "record_purchase", "order": p.order_ref}),
+            Op::Remove(r) => json!({"op": "remove", "how": r.how}),
         })
         .collect()
 }

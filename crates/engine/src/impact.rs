@@ -42,6 +42,8 @@ pub struct SyncImpact {
     pub tags: BTreeMap<String, Movement>,
     /// List joins not made because the contact opted out at the destination.
     pub blocked_by_unsubscribe: u64,
+    /// Contacts that would be archived or deleted (`on_delete`).
+    pub removals: u64,
     /// Persons held: without a usable email, or naming a list the destination lacks.
     pub held: u64,
 }
@@ -176,6 +178,7 @@ fn count_ops(
                 .for_each(|t| counts.tags.entry(t.clone()).or_default().leave += 1),
             Op::SetFields(_) => fields = true,
             Op::RecordPurchase(_) => {}
+            Op::Remove(_) => counts.removals += 1,
         }
     }
     counts.field_updates += u64::from(fields);

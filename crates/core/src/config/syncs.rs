@@ -11,7 +11,8 @@
 //! payment_activity_lists = true # Constant Contact's "Stripe: Paying customers" … lists
 //! event_tags = { prefix = "stripe-integration" }  # ActiveCampaign-style event tags
 //! fields = [ { to = "company", from = "metadata.company" } ]
-//! on_delete = { tag = "stripe-deleted" }   # or "unsubscribe"; default "keep"
+//! on_delete = { tag = "stripe-deleted" }   # or "unsubscribe", "archive" (not ActiveCampaign),
+//!                                          # "delete"; default "keep"
 //! # With consent = "subscribed": who affirmed that these customers consented, recorded in the
 //! # consent ledger for each of them.
 //! prior_consent = { affirmed_by = "jane@shop.example", affirmed_at = "2026-11-01", statement = "…" }
@@ -37,7 +38,7 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use super::destinations::DestinationConfig;
+use super::destinations::{DestinationConfig, DestinationKind};
 use super::{Problems, StripeAccount, valid_name};
 use crate::contact::Consent;
 use crate::mapping::FieldMapping;
@@ -220,11 +221,21 @@ pub(super) fn resolve_syncs(
                 None
             }
         };
-        if !destinations.iter().any(|d| d.name == s.destination) {
-            problems.error(
+        match destinations.iter().find(|d| d.name == s.destination) {
+            None => problems.error(
                 at("destination"),
                 format!("no destination is named {:?}", s.destination),
-            );
+            ),
+            Some(d)
+                if s.on_delete == OnDelete::Archive
+                    && matches!(d.kind, DestinationKind::ActiveCampaign { .. }) =>
+            {
+                problems.error(
+                    at("on_delete"),
+                    "ActiveCampaign cannot archive contacts: use \"delete\", \"unsubscribe\" or a tag",
+                )
+            }
+            Some(_) => {}
         }
         if s.consent == Consent::Unsubscribed {
             problems.error(

@@ -90,6 +90,46 @@ impl DeepData {
         Ok(id)
     }
 
+    /// Deletes the person's e-commerce customers in paysync's connection, their orders first
+    /// (ActiveCampaign does not say whether deleting a customer deletes its orders).
+    pub(super) async fn forget(
+        &self,
+        http: &HttpCore,
+        email: &crate::contact::Email,
+    ) -> Result<(), DestinationError> {
+        let connection = self.connection(http).await?;
+        self.customers
+            .lock()
+            .await
+            .remove(&format!("{connection}:{email}"));
+        let found: EcomCustomers = http
+            .get_json(
+                "ecomCustomers",
+                &[
+                    ("filters[email]", email.as_str().to_owned()),
+                    ("filters[connectionid]", connection.clone()),
+                ],
+            )
+            .await?;
+        for customer in found.ecom_customers {
+            let orders: EcomOrders = http
+                .get_json(
+                    "ecomOrders",
+                    &[
+                        ("filters[customerid]", customer.id.clone()),
+                        ("filters[connectionid]", connection.clone()),
+                        ("limit", "100".to_owned()),
+                    ],
+                )
+                .await?;
+            for order in orders.ecom_orders {
+                gone_is_fine(http.delete(&format!("ecomOrders/{}", order.id)).await)?;
+            }
+            gone_is_fine(http.delete(&format!("ecomCustomers/{}", customer.id)).await)?;
+        }
+        Ok(())
+    }
+
     async fn customer(
         &self,
         http: &HttpCore,
@@ -194,5 +234,14 @@ impl DeepData {
         }
         .await;
         result.unwrap_or_else(ItemOutcome::from_error)
+    }
+}
+
+/// A delete answered 404 found nothing left to delete.
+pub(super) fn gone_is_fine<T>(result: Result<T, DestinationError>) -> Result<(), DestinationError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.status == Some(404) => Ok(()),
+        Err(e) => Err(e),
     }
 }

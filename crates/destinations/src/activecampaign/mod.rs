@@ -43,11 +43,13 @@ use crate::contact::{
 };
 use crate::destination::{
     Capabilities, Change, ChangeCursor, ChangePage, Destination, FieldInfo, FieldSpec, ListInfo,
-    TagInfo,
+    TagInfo, no_archive, wants_unsupported_archive,
 };
 use crate::error::{DestinationError, Vendor};
 use crate::http::{HttpCore, HttpSettings, RetryPolicy, StaticAuth};
-use crate::op::{Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, Purchase, TagChange};
+use crate::op::{
+    Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, Purchase, Removal, TagChange,
+};
 use crate::poll::{JobState, JobTimer, PollPolicy, wait_for};
 use crate::timefmt;
 
@@ -157,6 +159,8 @@ impl ActiveCampaign {
                 list_removal_unsubscribes: true,
                 supports_purchases: cfg.deep_data.is_some(),
                 bulk_is_async: true,
+                can_archive: false,
+                permanent_delete: true,
             },
             deep_data: cfg.deep_data.map(deep_data::DeepData::new),
             http,
@@ -801,6 +805,29 @@ impl Destination for ActiveCampaign {
                     }
                 }
                 Ok::<_, DestinationError>(ItemOutcome::Ok(Ack::id(id)))
+            }
+            .await;
+            out.push(result.unwrap_or_else(ItemOutcome::from_error));
+        }
+        out
+    }
+
+    /// `DELETE /contacts/{id}`, and the person's Deep Data customers and orders.
+    async fn remove_contacts(&self, removals: &[Removal]) -> Vec<ItemOutcome> {
+        let mut out = Vec::with_capacity(removals.len());
+        for r in removals {
+            if wants_unsupported_archive(&self.caps, r) {
+                out.push(no_archive(VENDOR));
+                continue;
+            }
+            let result = async {
+                if let Some(deep) = &self.deep_data {
+                    deep.forget(&self.http, &r.email).await?;
+                }
+                if let Some(id) = self.find_contact(&r.email).await? {
+                    deep_data::gone_is_fine(self.http.delete(&format!("contacts/{id}")).await)?;
+                }
+                Ok::<_, DestinationError>(ItemOutcome::ok())
             }
             .await;
             out.push(result.unwrap_or_else(ItemOutcome::from_error));

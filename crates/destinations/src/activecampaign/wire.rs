@@ -392,6 +392,13 @@ pub struct EcomCustomers {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
+pub struct EcomOrders {
+    #[serde(default)]
+    pub ecom_orders: Vec<IdOnly>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EcomCustomerEnvelope {
     pub ecom_customer: IdOnly,
 }

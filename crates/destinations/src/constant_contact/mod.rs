@@ -56,7 +56,7 @@ use crate::destination::{
 };
 use crate::error::{DestinationError, Vendor};
 use crate::http::{HttpCore, HttpSettings, RetryPolicy};
-use crate::op::{Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, TagChange};
+use crate::op::{Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, Removal, TagChange};
 use crate::poll::PollPolicy;
 use crate::timefmt;
 
@@ -210,6 +210,10 @@ impl ConstantContact {
                 list_removal_unsubscribes: false,
                 supports_purchases: false,
                 bulk_is_async: true,
+                // Its delete keeps the contact, restorable (an archive in all but name), and
+                // there is no API to purge it.
+                can_archive: true,
+                permanent_delete: false,
             },
             lists: Catalog::new(false),
             tags: Catalog::new(true),
@@ -1092,6 +1096,35 @@ impl Destination for ConstantContact {
 
     async fn add_tags(&self, changes: &[TagChange]) -> Vec<ItemOutcome> {
         self.tag_changes(changes, true).await
+    }
+
+    /// `DELETE /contacts/{id}` for an archive and a delete alike: Constant Contact keeps deleted
+    /// contacts, restorable (see [`Capabilities::permanent_delete`]).
+    async fn remove_contacts(&self, removals: &[Removal]) -> Vec<ItemOutcome> {
+        let emails: Vec<&Email> = removals.iter().map(|r| &r.email).collect();
+        let ids = match self.contact_ids(&emails, None).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                return removals
+                    .iter()
+                    .map(|_| ItemOutcome::from_error(e.clone()))
+                    .collect();
+            }
+        };
+        let mut out = Vec::with_capacity(removals.len());
+        for r in removals {
+            out.push(match ids.get(r.email.as_str()) {
+                None => ItemOutcome::ok(),
+                Some(id) => match self.http.delete(&format!("contacts/{id}")).await {
+                    Ok(_)
+                    | Err(DestinationError {
+                        status: Some(404), ..
+                    }) => ItemOutcome::Ok(Ack::id(id.clone())),
+                    Err(e) => ItemOutcome::from_error(e),
+                },
+            });
+        }
+        out
     }
 
     async fn remove_tags(&self, changes: &[TagChange]) -> Vec<ItemOutcome> {

@@ -48,7 +48,9 @@ use crate::destination::{
 };
 use crate::error::{DestinationError, Vendor};
 use crate::http::{Body, HttpCore, HttpSettings, RetryPolicy, StaticAuth};
-use crate::op::{Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, TagChange};
+use crate::op::{
+    Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, Removal, RemovalKind, TagChange,
+};
 use crate::poll::{JobState, JobTimer, PollPolicy, wait_for};
 use crate::timefmt;
 
@@ -182,6 +184,8 @@ impl Mailchimp {
                 list_removal_unsubscribes: false,
                 supports_purchases: false,
                 bulk_is_async: false,
+                can_archive: true,
+                permanent_delete: true,
             },
             list: cfg.list_id,
             merge_fields: Catalog::new(true),
@@ -824,6 +828,45 @@ impl Destination for Mailchimp {
                     Ok(()) => ItemOutcome::ok(),
                     // Not a member: nothing to remove.
                     Err(e) if e.status == Some(404) => ItemOutcome::ok(),
+                    Err(e) => ItemOutcome::from_error(e),
+                },
+            );
+        }
+        out.finish(VENDOR)
+    }
+
+    /// Archive: `DELETE …/members/{hash}`; delete: `POST …/actions/delete-permanent` (the
+    /// address can then never be re-added by the API: "Forgotten Email Not Subscribed").
+    async fn remove_contacts(&self, removals: &[Removal]) -> Vec<ItemOutcome> {
+        let ops = removals
+            .iter()
+            .enumerate()
+            .map(|(index, r)| {
+                let member = self.member_path(&r.email);
+                let (method, path) = match r.how {
+                    RemovalKind::Archive => (Method::DELETE, member),
+                    RemovalKind::Delete => {
+                        (Method::POST, format!("{member}/actions/delete-permanent"))
+                    }
+                };
+                MemberOp {
+                    index,
+                    method,
+                    path,
+                    body: None,
+                }
+            })
+            .collect();
+        let mut out = Outcomes::new(removals.len());
+        for (i, r) in self.run_member_ops(ops).await {
+            out.set(
+                i,
+                match r {
+                    // Not (or no longer) a member: nothing left to remove.
+                    Ok(())
+                    | Err(DestinationError {
+                        status: Some(404), ..
+                    }) => ItemOutcome::ok(),
                     Err(e) => ItemOutcome::from_error(e),
                 },
             );

@@ -6,7 +6,7 @@ use std::time::Duration;
 use paysync_destinations::activecampaign::{ActiveCampaign, ActiveCampaignConfig, DeepDataConfig};
 use paysync_destinations::{
     Change, Consent, Destination, FieldSpec, ItemOutcome, ListId, MembershipChange, OutcomeKind,
-    Purchase, PurchaseItem, RemoteConsent, TagChange,
+    Purchase, PurchaseItem, RemoteConsent, Removal, RemovalKind, TagChange,
 };
 use paysync_emulators::activecampaign::{
     ActiveCampaignConfig as EmuConfig, ActiveCampaignEmulator, serve_activecampaign,
@@ -336,6 +336,57 @@ async fn rides_out_outages_and_reports_persistent_failures() {
         matches!(out.kind(), OutcomeKind::Transient { .. }),
         "{out:?}"
     );
+}
+
+fn purchase(email_address: &str) -> Purchase {
+    Purchase {
+        email: email(email_address),
+        customer_ref: "cus_1".into(),
+        order_ref: "ch_1".into(),
+        total_cents: 4_900,
+        currency: "usd".into(),
+        created_at_ms: 1_700_000_000_000,
+        items: vec![PurchaseItem {
+            product_ref: "prod_1".into(),
+            name: "Pogo stick".into(),
+            unit_price_cents: 4_900,
+            quantity: 1,
+        }],
+        realtime: true,
+        accepts_marketing: true,
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_contact_leaves_nothing_of_it_and_archive_is_refused() {
+    let (emu, ac) = setup().await;
+    let list = customers_list(&ac).await;
+    let who = "gone@example.com";
+    let out = ac
+        .upsert_contact(
+            &contact(who, Consent::Subscribed)
+                .with_name("Gone", "Person")
+                .with_tag("customer")
+                .with_list(&list),
+        )
+        .await;
+    assert!(out.is_ok(), "{out:?}");
+    assert_all_ok(&ac.record_purchases(&[purchase(who)]).await);
+    assert!(emu.emulator.state_json().to_string().contains(who));
+
+    let removal = |how| Removal {
+        email: email(who),
+        how,
+    };
+    let refused = ac.remove_contacts(&[removal(RemovalKind::Archive)]).await;
+    assert_eq!(refused[0].kind(), OutcomeKind::Invalid, "{refused:?}");
+    assert_all_ok(&ac.remove_contacts(&[removal(RemovalKind::Delete)]).await);
+    assert_eq!(ac.read_contact(&email(who)).await.unwrap(), None);
+    let state = emu.emulator.state_json().to_string();
+    assert!(!state.contains(who), "{state}");
+    assert!(!state.contains("ch_1"), "the order went with its customer");
+    // Already gone: nothing to do, not an error.
+    assert_all_ok(&ac.remove_contacts(&[removal(RemovalKind::Delete)]).await);
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use paysync_destinations::constant_contact::{
 use paysync_destinations::timefmt::now_ms;
 use paysync_destinations::{
     Change, Consent, Destination, ErrorKind, FieldSpec, ItemOutcome, ListId, MembershipChange,
-    OptOutBy, OutcomeKind, RemoteConsent, TagChange,
+    OptOutBy, OutcomeKind, RemoteConsent, Removal, RemovalKind, TagChange,
 };
 use paysync_emulators::constant_contact::{
     ActivityTiming, ConstantContactConfig as EmuConfig, ConstantContactEmulator,
@@ -93,6 +93,37 @@ fn contact_state(emu: &EmulatorHandle<ConstantContactEmulator>, email: &str) -> 
     emu.emulator
         .contact_by_email(email)
         .unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test]
+async fn archive_and_delete_are_constant_contacts_restorable_delete() {
+    let (emu, cc, _, list) = setup().await;
+    assert!(!cc.capabilities().permanent_delete);
+    for (who, how) in [
+        ("archived@example.com", RemovalKind::Archive),
+        ("deleted@example.com", RemovalKind::Delete),
+    ] {
+        let out = cc
+            .upsert_contact(&contact(who, Consent::Subscribed).with_list(&list))
+            .await;
+        assert!(out.is_ok(), "{out:?}");
+        let removal = Removal {
+            email: email(who),
+            how,
+        };
+        assert_all_ok(&cc.remove_contacts(std::slice::from_ref(&removal)).await);
+        let state = contact_state(&emu, who);
+        assert_eq!(state["deleted"], true, "{state}");
+        // Deleting a deleted contact again is not an error.
+        assert_all_ok(&cc.remove_contacts(&[removal]).await);
+    }
+    assert_all_ok(
+        &cc.remove_contacts(&[Removal {
+            email: email("never@example.com"),
+            how: RemovalKind::Delete,
+        }])
+        .await,
+    );
 }
 
 #[tokio::test]

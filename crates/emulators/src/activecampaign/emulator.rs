@@ -230,8 +230,7 @@ impl ActiveCampaignEmulator {
                 .insert(fl.title.clone(), shown);
         }
         let contacts: Vec<Value> = st
-            .contacts
-            .iter()
+            .live_contacts()
             .map(|c| {
                 json!({
                     "id": c.id,

@@ -173,7 +173,8 @@ pub struct Import {
 #[derive(Debug)]
 pub struct State {
     pub rng: StdRng,
-    pub contacts: Vec<Contact>,
+    /// By id - 1; a deleted contact's slot is `None` (ids are never reused).
+    pub contacts: Vec<Option<Contact>>,
     pub by_email: HashMap<String, u64>,
     pub contact_lists: Vec<ContactList>,
     pub cl_ix: HashMap<(u64, u64), usize>,
@@ -223,11 +224,42 @@ impl State {
     pub fn contact(&self, id: u64) -> Option<&Contact> {
         id.checked_sub(1)
             .and_then(|i| self.contacts.get(i as usize))
+            .and_then(Option::as_ref)
     }
 
     pub fn contact_mut(&mut self, id: u64) -> Option<&mut Contact> {
         id.checked_sub(1)
             .and_then(|i| self.contacts.get_mut(i as usize))
+            .and_then(Option::as_mut)
+    }
+
+    /// Every live contact, in id order.
+    pub fn live_contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.contacts.iter().flatten()
+    }
+
+    /// `DELETE /contacts/{id}`: the contact is gone with its tags and field values; rows keyed by
+    /// its id (list statuses) stay orphaned, holding nothing personal. Its e-commerce customers are
+    /// separate resources and stay.
+    pub fn delete_contact(&mut self, id: u64) -> bool {
+        let Some(contact) = id
+            .checked_sub(1)
+            .and_then(|i| self.contacts.get_mut(i as usize))
+            .and_then(Option::take)
+        else {
+            return false;
+        };
+        self.by_email.remove(&contact.email.to_lowercase());
+        for ct in &mut self.contact_tags {
+            if ct.as_ref().is_some_and(|t| t.contact == id) {
+                *ct = None;
+            }
+        }
+        self.ct_ix.retain(|(contact, _), _| *contact != id);
+        for v in self.field_values.iter_mut().filter(|v| v.contact == id) {
+            v.value.clear();
+        }
+        true
     }
 
     pub fn contact_by_email(&self, email: &str) -> Option<u64> {

@@ -150,7 +150,7 @@ pub fn ensure_contact(st: &mut State, now: i64, email: &str) -> (u64, bool) {
         return (id, false);
     }
     let id = st.contacts.len() as u64 + 1;
-    st.contacts.push(Contact {
+    st.contacts.push(Some(Contact {
         id,
         email: email.to_owned(),
         first_name: String::new(),
@@ -159,7 +159,7 @@ pub fn ensure_contact(st: &mut State, now: i64, email: &str) -> (u64, bool) {
         cdate: now,
         udate: now,
         hash: md5_hex(email.to_lowercase().as_bytes()),
-    });
+    }));
     st.by_email.insert(email.to_lowercase(), id);
     (id, true)
 }
@@ -332,8 +332,7 @@ pub fn list_contacts(st: &State, f: Fmt, q: &Query) -> AcResult {
         });
     let membership = |c: &Contact| members.as_ref().is_none_or(|m| m.contains(&c.id));
     let mut matched: Vec<&Contact> = st
-        .contacts
-        .iter()
+        .live_contacts()
         .filter(|c| email.as_ref().is_none_or(|e| c.email.to_lowercase() == *e))
         .filter(|c| {
             email_like
@@ -1405,6 +1404,30 @@ pub fn get_ecom_order(st: &State, f: Fmt, id: &str) -> AcResult {
     let ix = order_ix(st, id)?;
     let o = st.ecom_orders[ix].as_ref().expect("order");
     Ok((200, json!({"ecomOrder": ecom_order_json(o, f)})))
+}
+
+pub fn delete_contact(st: &mut State, id: &str) -> AcResult {
+    let cid = contact_or_404(st, id)?;
+    st.delete_contact(cid);
+    Ok((200, json!({})))
+}
+
+/// `DELETE /ecomCustomers/{id}`: the customer and its orders.
+pub fn delete_ecom_customer(st: &mut State, id: &str) -> AcResult {
+    let slot = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|i| i.checked_sub(1))
+        .and_then(|i| st.ecom_customers.get_mut(i as usize))
+        .filter(|s| s.is_some())
+        .ok_or_else(|| AcError::not_found("EcomCustomer", id))?;
+    let customer = slot.take().map(|c| c.id);
+    for order in &mut st.ecom_orders {
+        if order.as_ref().map(|o| o.customerid) == customer {
+            *order = None;
+        }
+    }
+    Ok((200, json!({})))
 }
 
 pub fn delete_ecom_order(st: &mut State, id: &str) -> AcResult {

@@ -54,7 +54,7 @@ pub fn router(emu: ActiveCampaignEmulator) -> Router {
         .route("/api/3/users/me", get(users_me))
         .route("/api/3/contact/sync", post(contact_sync))
         .route("/api/3/contacts", get(contacts))
-        .route("/api/3/contacts/{id}", get(contact))
+        .route("/api/3/contacts/{id}", get(contact).delete(delete_contact))
         .route("/api/3/contacts/{id}/contactLists", get(contact_lists))
         .route("/api/3/contacts/{id}/contactTags", get(contact_tags))
         .route(
@@ -91,7 +91,9 @@ pub fn router(emu: ActiveCampaignEmulator) -> Router {
         )
         .route(
             "/api/3/ecomCustomers/{id}",
-            get(ecom_customer).put(update_ecom_customer),
+            get(ecom_customer)
+                .put(update_ecom_customer)
+                .delete(delete_ecom_customer),
         )
         .route(
             "/api/3/ecomOrders",
@@ -187,6 +189,10 @@ async fn contacts(State(emu): S, RawQuery(q): RawQuery) -> Response {
 
 async fn contact(State(emu): S, Path(id): Path<String>) -> Response {
     read_with(&emu, |st, f| ops::get_contact(st, f, &id))
+}
+
+async fn delete_contact(State(emu): S, Path(id): Path<String>) -> Response {
+    respond(ops::delete_contact(&mut emu.write(), &id))
 }
 
 async fn contact_lists(State(emu): S, Path(id): Path<String>) -> Response {
@@ -361,6 +367,10 @@ async fn update_ecom_order(State(emu): S, Path(id): Path<String>, body: Bytes) -
     write_with(&emu, &body, |st, now, f, v| {
         ops::update_ecom_order(st, now, f, &id, v)
     })
+}
+
+async fn delete_ecom_customer(State(emu): S, Path(id): Path<String>) -> Response {
+    respond(ops::delete_ecom_customer(&mut emu.write(), &id))
 }
 
 async fn delete_ecom_order(State(emu): S, Path(id): Path<String>) -> Response {

@@ -1,5 +1,6 @@
 //! Deletion sync: when every Stripe customer of a person is deleted, each sync does what its
-//! `on_delete` says to the contact (a tag, an unsubscribe, or nothing), once.
+//! `on_delete` says to the contact (a tag, an unsubscribe, an archive, a delete, or nothing),
+//! once.
 
 use paysync_core::EventEnvelope;
 use paysync_core::contact::Consent;
@@ -26,10 +27,12 @@ fn customer_deleted(n: u32) -> InboxEvent {
 }
 
 #[tokio::test]
-async fn a_deleted_customer_is_tagged_or_unsubscribed_once_as_each_sync_says() {
+async fn a_deleted_customer_is_tagged_unsubscribed_archived_or_deleted_once_as_each_sync_says() {
     for (on_delete, check) in [
         (OnDelete::Tag("stripe-deleted".into()), "tag"),
         (OnDelete::Unsubscribe, "unsubscribed"),
+        (OnDelete::Archive, "archived"),
+        (OnDelete::Delete, "deleted"),
         (OnDelete::Keep, "kept"),
     ] {
         let rig = rig().await;
@@ -46,21 +49,30 @@ async fn a_deleted_customer_is_tagged_or_unsubscribed_once_as_each_sync_says() {
         assert_eq!(stats.store.queued, expected, "{on_delete:?}: {stats:?}");
         let round = rig.deliverer().drain().await.expect("deliver");
         assert_eq!(round.dead, 0);
-        let member = rig
-            .members()
-            .into_iter()
-            .find(|m| m["email"] == "person1@example.com")
-            .expect("the contact stays");
-        let tagged = member["tags"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|x| x == "stripe-deleted"));
-        assert_eq!(tagged, check == "tag", "{member}");
-        let status = member["status"].as_str().unwrap_or_default();
-        assert_eq!(
-            status == "unsubscribed",
-            check == "unsubscribed",
-            "{member}"
-        );
+        let status = rig
+            .emu
+            .emulator
+            .member_status(&rig.audience, "person1@example.com");
+        match check {
+            "archived" => assert_eq!(status.as_deref(), Some("archived")),
+            "deleted" => assert_eq!(status, None, "deleted permanently"),
+            _ => {
+                let member = rig
+                    .members()
+                    .into_iter()
+                    .find(|m| m["email"] == "person1@example.com")
+                    .expect("the contact stays");
+                let tagged = member["tags"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|x| x == "stripe-deleted"));
+                assert_eq!(tagged, check == "tag", "{member}");
+                assert_eq!(
+                    status.as_deref() == Some("unsubscribed"),
+                    check == "unsubscribed",
+                    "{member}"
+                );
+            }
+        }
         // Done once: everyone re-examined, nothing more is asked.
         rig.store
             .mark_all_dirty(ACCOUNT, now())
