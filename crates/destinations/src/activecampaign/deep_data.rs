@@ -112,18 +112,24 @@ impl DeepData {
             )
             .await?;
         for customer in found.ecom_customers {
-            let orders: EcomOrders = http
-                .get_json(
-                    "ecomOrders",
-                    &[
-                        ("filters[customerid]", customer.id.clone()),
-                        ("filters[connectionid]", connection.clone()),
-                        ("limit", "100".to_owned()),
-                    ],
-                )
-                .await?;
-            for order in orders.ecom_orders {
-                gone_is_fine(http.delete(&format!("ecomOrders/{}", order.id)).await)?;
+            // A page of the customer's orders at a time (the default page size: the spec has no
+            // `limit` here), until none is left.
+            loop {
+                let orders: EcomOrders = http
+                    .get_json(
+                        "ecomOrders",
+                        &[
+                            ("filters[customerid]", customer.id.clone()),
+                            ("filters[connectionid]", connection.clone()),
+                        ],
+                    )
+                    .await?;
+                if orders.ecom_orders.is_empty() {
+                    break;
+                }
+                for order in orders.ecom_orders {
+                    gone_is_fine(http.delete(&format!("ecomOrders/{}", order.id)).await)?;
+                }
             }
             gone_is_fine(http.delete(&format!("ecomCustomers/{}", customer.id)).await)?;
         }
