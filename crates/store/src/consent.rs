@@ -98,6 +98,9 @@ fn append(conn: &Connection, f: Fact<'_>) -> Result<()> {
 /// Records an unsubscribe; answers false when the person was already suppressed there (nothing
 /// is written twice).
 pub(crate) fn record_unsubscribe(conn: &Connection, u: &Unsubscribe) -> Result<bool> {
+    if crate::erasure::is_erased(conn, &u.person)? {
+        return Ok(false);
+    }
     let inserted = conn
         .prepare_cached(
             "INSERT INTO suppressions (person, destination, since, source) VALUES (?1, ?2, ?3, ?4)
@@ -245,6 +248,9 @@ pub struct ConsentRecord {
 
 /// Appends `r` unless the ledger already has a fact for its person and destination.
 pub(crate) fn record_consent_once(conn: &Connection, r: &ConsentRecord) -> Result<bool> {
+    if crate::erasure::is_erased(conn, &r.person)? {
+        return Ok(false);
+    }
     let known: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM consent_ledger WHERE person = ?1 AND destination = ?2)",
@@ -295,6 +301,9 @@ pub(crate) fn request_opt_in(
     person: &str,
     at: UnixMs,
 ) -> Result<bool> {
+    if crate::erasure::is_erased(conn, person)? {
+        return Ok(false);
+    }
     Ok(conn
         .prepare_cached(
             "INSERT INTO opt_in_requests (sync, person, created_at, next_try_at) VALUES (?1, ?2, ?3, ?3)
@@ -364,6 +373,9 @@ pub(crate) fn opted_in(conn: &Connection, sync: &str, person: &str) -> Result<bo
 
 /// Records a confirmation; false when it was confirmed already (a link followed twice).
 pub(crate) fn confirm_opt_in(conn: &Connection, c: &OptInConfirmation) -> Result<bool> {
+    if crate::erasure::is_erased(conn, &c.person)? {
+        return Ok(false);
+    }
     let changed = conn
         .prepare_cached(
             "INSERT INTO opt_in_requests (sync, person, created_at, next_try_at, confirmed_at)

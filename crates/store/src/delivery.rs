@@ -293,6 +293,9 @@ fn still_current(conn: &Connection, d: &Decision, now: UnixMs) -> Result<bool> {
 
 /// Writes one decision; returns whether a row was written.
 fn write_decision(conn: &Connection, account: &str, d: &Decision, now: UnixMs) -> Result<bool> {
+    if crate::erasure::is_erased(conn, &d.person)? {
+        return Ok(false);
+    }
     let existing = outbox_row(conn, &d.sync, &d.person)?;
     if d.ops.is_empty() {
         if let Some(row) = existing {
@@ -381,6 +384,9 @@ pub(crate) fn commit_reconciled(
 /// Replaces what was recorded as held for the person (under their email or their customer).
 fn record_held(conn: &Connection, account: &str, r: &Reconciled, now: UnixMs) -> Result<()> {
     let key = r.person.as_deref().unwrap_or(&r.mark.customer_ref);
+    if crate::erasure::is_erased(conn, key)? {
+        return Ok(());
+    }
     conn.prepare_cached("DELETE FROM held WHERE account = ?1 AND key IN (?2, ?3)")?
         .execute((account, &r.mark.customer_ref, key))?;
     for (sync, reason) in &r.held {
@@ -457,7 +463,9 @@ pub(crate) fn claim(
 
 pub(crate) fn finish(conn: &Connection, results: &[Delivered], now: UnixMs) -> Result<()> {
     for d in results {
-        if let Some(contact) = &d.acknowledged {
+        // A delivery that was in flight when its person was erased: nothing about them is kept.
+        let erased = crate::erasure::is_erased(conn, &d.person)?;
+        if let Some(contact) = d.acknowledged.as_ref().filter(|_| !erased) {
             conn.prepare_cached(
                 "INSERT INTO acknowledged (sync, person, remote_id, state, rev, updated_at)
                  VALUES (?1, ?2, ?3, ?4, 1, ?5)
@@ -508,7 +516,9 @@ pub(crate) fn finish(conn: &Connection, results: &[Delivered], now: UnixMs) -> R
                 .execute(params![d.id, d.lease, to_json(ops)?, error, now])?;
             }
         }
-        crate::sqlite::insert_log(conn, &d.log)?;
+        if !erased {
+            crate::sqlite::insert_log(conn, &d.log)?;
+        }
     }
     Ok(())
 }

@@ -16,6 +16,7 @@
 
 mod consent;
 mod delivery;
+mod erasure;
 mod migrate;
 mod secrets;
 mod sqlite;
@@ -30,6 +31,7 @@ pub use consent::{
     ConsentEntry, ConsentRecord, OptInConfirmation, OptInRequest, Resubscribe, Suppression,
     Unsubscribe,
 };
+pub use erasure::person_hash;
 pub use secrets::SecretKey;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -191,6 +193,16 @@ pub trait Store: Send + Sync + 'static {
     async fn release_leases(&self) -> Result<usize>;
     /// People each sync of the account holds back, by reason.
     async fn held_counts(&self, account: &str) -> Result<Vec<HeldCount>>;
+    /// First step of erasing a person (normalised email): from now on nothing is queued,
+    /// acknowledged, logged or recorded for them; their queued operations are dropped. Returns
+    /// how many of their deliveries are in flight (call again until 0 before deleting them at
+    /// the destinations).
+    async fn begin_erasure(&self, person: &str, now: UnixMs) -> Result<usize>;
+    /// Deletes every row about the person and compacts the database so that no deleted page
+    /// keeps their address.
+    async fn erase_person(&self, person: &str) -> Result<ErasedRows>;
+    /// Whether the person was erased.
+    async fn is_erased(&self, person: &str) -> Result<bool>;
 }
 
 impl std::fmt::Debug for dyn Store {

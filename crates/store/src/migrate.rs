@@ -32,6 +32,11 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
         "opt_in",
         include_str!("../../../migrations/sqlite/0006_opt_in.sql"),
     ),
+    (
+        7,
+        "erasures",
+        include_str!("../../../migrations/sqlite/0007_erasures.sql"),
+    ),
 ];
 
 /// The schema version recorded in the database; 0 for a new database. Only reads, so that opening

@@ -285,6 +285,24 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Rewrites the database file without free pages (`VACUUM`) and empties the write-ahead log,
+    /// so deleted rows survive nowhere in the files. Waits (busy timeout) for other
+    /// connections' transactions.
+    async fn compact(&self) -> Result<()> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let conn = Connection::open(&path)?;
+            conn.busy_timeout(std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into()))?;
+            conn.execute_batch("VACUUM")?;
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
 fn open_reader(path: &Path) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -945,6 +963,27 @@ impl Store for SqliteStore {
 
     async fn contacts_per_sync(&self) -> Result<Vec<(String, i64)>> {
         self.read(delivery::contacts_per_sync).await
+    }
+
+    async fn begin_erasure(&self, person: &str, now: UnixMs) -> Result<usize> {
+        let person = person.to_owned();
+        self.write(move |conn| crate::erasure::begin(conn, &person, now))
+            .await
+    }
+
+    async fn erase_person(&self, person: &str) -> Result<ErasedRows> {
+        let person = person.to_owned();
+        let erased = self
+            .write(move |conn| crate::erasure::purge(conn, &person))
+            .await?;
+        self.compact().await?;
+        Ok(erased)
+    }
+
+    async fn is_erased(&self, person: &str) -> Result<bool> {
+        let person = person.to_owned();
+        self.read(move |conn| crate::erasure::is_erased(conn, &person))
+            .await
     }
 
     async fn release_leases(&self) -> Result<usize> {

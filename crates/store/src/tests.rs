@@ -409,3 +409,81 @@ fn the_sync_log_filters_and_prunes() {
         assert_eq!(query(LogQuery::default()).await, ["backfill.finished "]);
     });
 }
+
+#[test]
+fn an_erased_person_leaves_no_trace_in_the_files_and_others_stay() {
+    rt().block_on(async {
+        let (dir, store) = open().await;
+        let events = vec![
+            event(
+                "evt_1",
+                "customer.created",
+                10,
+                r#"{"id":"cus_1","object":"customer","email":"Gone.Person@Example.com","metadata":{"note":"x"}}"#,
+            ),
+            event(
+                "evt_2",
+                "charge.succeeded",
+                11,
+                r#"{"id":"ch_1","object":"charge","customer":"cus_1","amount":100,"billing_details":{"email":"gone.person@example.com"}}"#,
+            ),
+            event(
+                "evt_3",
+                "charge.refunded",
+                12,
+                r#"{"id":"re_1","object":"refund","charge":"ch_1","amount":100}"#,
+            ),
+            // A guest payment with the address, and someone whose address contains it.
+            event(
+                "evt_4",
+                "checkout.session.completed",
+                13,
+                r#"{"id":"cs_1","object":"checkout.session","customer_details":{"email":"gone.person@example.com"}}"#,
+            ),
+            event(
+                "evt_5",
+                "customer.created",
+                14,
+                r#"{"id":"cus_2","object":"customer","email":"agone.person@example.com"}"#,
+            ),
+        ];
+        deliver(&store, events).await;
+        let gone = "gone.person@example.com";
+        assert!(!store.is_erased(gone).await.unwrap());
+        assert_eq!(store.begin_erasure(gone, 3_000).await.unwrap(), 0);
+        assert!(store.is_erased(gone).await.unwrap());
+        let erased = store.erase_person(gone).await.unwrap();
+        assert_eq!(erased.customers, [("a".to_owned(), "cus_1".to_owned())]);
+        assert_eq!(erased.objects, 4, "{erased:?}");
+        assert_eq!(erased.events, 4, "{erased:?}");
+        // Nothing more is recorded about them.
+        let recorded = store
+            .record_unsubscribe(Unsubscribe {
+                person: gone.into(),
+                destination: "mc".into(),
+                at: 4_000,
+                source: "destination_webhook".into(),
+                details: None,
+                syncs: vec![],
+                accounts: vec![],
+            })
+            .await
+            .unwrap();
+        assert!(!recorded);
+        for file in std::fs::read_dir(dir.path()).unwrap() {
+            let path = file.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap().to_ascii_lowercase();
+            let text = String::from_utf8_lossy(&bytes);
+            // Every occurrence left is inside the other person's address.
+            for (at, _) in text.match_indices(gone) {
+                assert!(
+                    at > 0 && &text[at - 1..at] == "a",
+                    "{} keeps the address",
+                    path.display()
+                );
+            }
+        }
+        assert!(store.object("a", "cus_2").await.unwrap().is_some());
+        assert!(store.object("a", "cus_1").await.unwrap().is_none());
+    });
+}

@@ -192,3 +192,20 @@ pub struct PersonRecord {
     pub objects: Vec<StoredObject>,
     pub events_seen: Vec<(String, i64)>,
 }
+
+/// What `erase` deleted from paysync's own store, by kind of row.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ErasedRows {
+    /// The person's Stripe customers (account, `cus_…`): Stripe itself still holds them.
+    pub customers: Vec<(String, String)>,
+    pub objects: usize,
+    pub events: usize,
+    pub dirty_marks: usize,
+    pub held: usize,
+    pub outbox: usize,
+    pub acknowledged: usize,
+    pub consent_records: usize,
+    pub suppressions: usize,
+    pub opt_in_requests: usize,
+    pub log_entries: usize,
+}

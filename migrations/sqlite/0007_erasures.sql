@@ -1,0 +1,6 @@
+-- People erased with `paysync erase`: a SHA-256 of the normalised email (with a fixed prefix),
+-- never the address, so that paysync recognises them and never syncs or records them again.
+CREATE TABLE erasures (
+    person_hash TEXT    NOT NULL PRIMARY KEY,
+    erased_at   INTEGER NOT NULL
+) WITHOUT ROWID;
