@@ -5,6 +5,7 @@ mod config_cmd;
 mod consent_cmd;
 mod demo;
 mod emulate;
+mod erase;
 mod load;
 mod log_cmd;
 mod opt_in_preview;
@@ -75,6 +76,9 @@ enum Command {
     Log(log_cmd::Args),
     /// Export the consent ledger (CSV, or JSON lines): unsubscribes learnt, suppressions.
     Consent(consent_cmd::Args),
+    /// Erase a person: delete them from every destination and from paysync's store, with a
+    /// receipt per system.
+    Erase(erase::Args),
     /// Show a sync's opt-in email as a person would get it, without sending it.
     OptInPreview(opt_in_preview::Args),
     /// Send dead letters again (after fixing their cause).
@@ -128,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Log(args) => log_cmd::run(load::load(&cli.config)?, args).await?,
         Command::Consent(args) => consent_cmd::run(load::load(&cli.config)?, args).await?,
         Command::OptInPreview(args) => opt_in_preview::run(load::load(&cli.config)?, args).await?,
+        Command::Erase(args) => return erase::run(load::load(&cli.config)?, args).await,
     }
     Ok(ExitCode::SUCCESS)
 }

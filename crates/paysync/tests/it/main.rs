@@ -2,6 +2,7 @@
 //! driven by the official `stripe` SDK. Run through `./scripts/test.sh`, which prepares the venv.
 
 mod delivery;
+mod erase;
 mod harness;
 mod ingestion;
 mod opt_in;

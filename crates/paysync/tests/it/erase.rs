@@ -1,0 +1,143 @@
+//! `paysync erase`: a person synced to Mailchimp and ActiveCampaign (with Deep Data purchases)
+//! is removed from both emulators and from paysync's database file, with a receipt per system,
+//! and is not synced again when Stripe's history is read once more.
+
+use crate::delivery::{KEY, Mailchimp, SECRET, expected_tags, wait_for_delivery};
+use crate::harness::*;
+
+/// Whether `haystack` holds `email` as a whole address (not inside a longer one).
+fn holds_address(haystack: &[u8], email: &str) -> bool {
+    let text = String::from_utf8_lossy(haystack).to_lowercase();
+    text.match_indices(email).any(|(at, _)| {
+        !text[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || "._+-".contains(c))
+    })
+}
+
+fn database_files_hold(paysync: &Paysync, email: &str) -> Vec<String> {
+    std::fs::read_dir(paysync.dir.path())
+        .expect("dir")
+        .filter_map(|f| f.ok().map(|f| f.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("paysync.db"))
+        })
+        .filter(|p| holds_address(&std::fs::read(p).unwrap_or_default(), email))
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+#[test]
+fn erase_leaves_no_trace_in_the_destinations_or_the_database() {
+    let mc = Mailchimp::start();
+    let stripe = Localstripe::start();
+    let ac = mc
+        ._rt
+        .block_on(paysync_emulators::activecampaign::serve_activecampaign(
+            paysync_emulators::activecampaign::ActiveCampaignConfig::default(),
+        ))
+        .expect("activecampaign emulator");
+    let config = mc.config()
+        + &format!(
+            "\n[[destinations]]\nname = \"ac\"\nkind = \"activecampaign\"\napi_url = \"{}\"\n\
+             api_token = \"env:TEST_AC_TOKEN\"\ndeep_data = true\n\
+             \n[[syncs]]\nname = \"to-ac\"\ndestination = \"ac\"\ncoalesce_ms = 200\n\
+             event_tags = {{}}\n",
+            ac.url()
+        );
+    let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
+    paysync.set_env("TEST_MC_KEY", KEY);
+    paysync.set_env("TEST_AC_TOKEN", "ac-token");
+    let _server = paysync.serve();
+    let hook = paysync.url("/webhooks/stripe/main");
+    let manifest = stripe.seed(10, Some((&hook, SECRET)), paysync.dir.path());
+    let sent = manifest["counts"]["events"].as_u64().expect("events");
+    paysync.run(&["backfill", "--all"]);
+    wait_for_delivery(&paysync, sent);
+
+    // Someone who paid, so that ActiveCampaign holds Deep Data orders too.
+    let (people, _) = expected_tags(&manifest);
+    let (email, _) = people
+        .iter()
+        .find(|(_, tags)| tags.contains("paying"))
+        .expect("a paying person");
+    let email = email.clone();
+    let mc_state = || mc.emu.emulator.state_json().to_string();
+    let ac_state = || ac.emulator.state_json().to_string();
+    assert!(holds_address(mc_state().as_bytes(), &email));
+    assert!(holds_address(ac_state().as_bytes(), &email));
+    assert!(!database_files_hold(&paysync, &email).is_empty());
+
+    let refused = paysync
+        .command()
+        .args(["erase", "--email", &email])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success(), "erase asks for --yes");
+
+    let receipts = paysync.run(&["erase", "--email", &email.to_uppercase(), "--yes", "--json"]);
+    let receipts: Vec<serde_json::Value> = receipts
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("receipt"))
+        .collect();
+    let outcome = |system: &str| {
+        receipts
+            .iter()
+            .find(|r| r["system"] == system)
+            .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
+    };
+    assert_eq!(
+        outcome("mailchimp").as_deref(),
+        Some("erased"),
+        "{receipts:?}"
+    );
+    assert_eq!(
+        outcome("activecampaign").as_deref(),
+        Some("erased"),
+        "{receipts:?}"
+    );
+    assert_eq!(
+        outcome("paysync").as_deref(),
+        Some("erased"),
+        "{receipts:?}"
+    );
+    assert_eq!(
+        outcome("stripe").as_deref(),
+        Some("unchanged"),
+        "{receipts:?}"
+    );
+
+    assert!(
+        !holds_address(mc_state().as_bytes(), &email),
+        "Mailchimp keeps it"
+    );
+    assert!(
+        !holds_address(ac_state().as_bytes(), &email),
+        "ActiveCampaign keeps it"
+    );
+    assert_eq!(database_files_hold(&paysync, &email), Vec::<String>::new());
+    let log = paysync.serve_log();
+    assert!(!log.contains("panicked"), "{log}");
+
+    // Stripe still has them: reading its history again does not bring them back anywhere.
+    paysync.run(&["backfill", "--all"]);
+    wait_for_delivery(&paysync, 0);
+    assert!(
+        !database_files_hold(&paysync, &email).is_empty(),
+        "the history was read again: the customer is back in the ledger"
+    );
+    assert!(
+        !holds_address(mc_state().as_bytes(), &email),
+        "re-added to Mailchimp"
+    );
+    assert!(
+        !holds_address(ac_state().as_bytes(), &email),
+        "re-added to ActiveCampaign"
+    );
+    // Erasing again is harmless: nothing is found anywhere.
+    let again = paysync.run(&["erase", "--email", &email, "--yes", "--json"]);
+    assert!(again.contains("\"not_found\""), "{again}");
+}
