@@ -14,6 +14,7 @@ pub mod ops;
 pub mod profile;
 pub mod reconcile;
 pub mod segments;
+pub mod two_way;
 pub mod version;
 
 pub use event::{EventEnvelope, EventError};

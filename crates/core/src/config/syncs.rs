@@ -22,6 +22,11 @@
 //! tag = "big-spender"
 //! rule = { charged = { total = { gte = 10000 } } }
 //!
+//! # Two-way sync (off by default): see `crate::two_way` for every key.
+//! [syncs.two_way]
+//! fields = [ { stripe = "name" }, { stripe = "metadata.company", from = "COMPANY" } ]
+//! create_customers = { lists = ["Leads"] }
+//!
 //! # Opt-in by email (with consent = "subscribed"): people are held until they confirm; a
 //! # one-time email goes to customers of the last `lookback_days` and to every new customer.
 //! [syncs.opt_in]
@@ -44,6 +49,7 @@ use crate::contact::Consent;
 use crate::mapping::FieldMapping;
 use crate::reconcile::OnDelete;
 use crate::segments::{EventTags, Rule, Segment, Target, payment_activity_lists};
+use crate::two_way::TwoWayConfig;
 
 /// The coalescing window by default: a person's changes within it become one delivery.
 pub const DEFAULT_COALESCE_MS: u64 = 2_000;
@@ -75,6 +81,8 @@ pub struct RawSync {
     pub on_delete: OnDelete,
     /// The operator's affirmation that the people synced as subscribed gave consent.
     pub prior_consent: Option<PriorConsent>,
+    /// Two-way sync: destination edits and new contacts reach Stripe (off when absent).
+    pub two_way: Option<TwoWayConfig>,
 }
 
 /// Who affirmed, and when, that the business collected consent before paysync (Constant
@@ -136,6 +144,7 @@ pub struct SyncConfig {
     pub coalesce_ms: u64,
     pub opt_in: Option<OptInEmail>,
     pub prior_consent: Option<PriorConsent>,
+    pub two_way: Option<TwoWayConfig>,
 }
 
 /// Everything that decides the contact a person should be at the destination. When it changes,
@@ -301,6 +310,11 @@ pub(super) fn resolve_syncs(
                 problems.error(at("opt_in.link_valid_days"), "must be at least 1");
             }
         }
+        if let Some(t) = &s.two_way {
+            for (key, problem) in t.problems() {
+                problems.error(at(&format!("two_way.{key}")), problem);
+            }
+        }
         if s.coalesce_ms > 60_000 {
             problems.error(at("coalesce_ms"), "must be at most 60000 (one minute)");
         }
@@ -354,6 +368,7 @@ pub(super) fn resolve_syncs(
             coalesce_ms: s.coalesce_ms,
             opt_in: s.opt_in.clone(),
             prior_consent: s.prior_consent.clone(),
+            two_way: s.two_way.clone(),
         });
     }
     out

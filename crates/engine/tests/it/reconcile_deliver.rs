@@ -143,6 +143,7 @@ pub fn sync_with_threshold(cents: i64, consent: Consent) -> SyncConfig {
         coalesce_ms: 0,
         opt_in: None,
         prior_consent: None,
+        two_way: None,
     }
 }
 
