@@ -94,6 +94,11 @@ impl ObjectVersion {
         )
     }
 
+    /// The second an encoded version describes (see [`ObjectVersion::encode`]).
+    pub fn second_of(encoded: &str) -> Option<i64> {
+        encoded.split('.').nth(1)?.parse().ok()
+    }
+
     /// The sortable string form stored in the ledger: byte order equals version order.
     pub fn encode(&self) -> String {
         // 13 digits cover every second up to the year 318857; negative seconds never occur in Stripe.

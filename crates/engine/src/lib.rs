@@ -18,6 +18,7 @@ pub mod refetch;
 pub mod runner;
 pub mod status;
 pub mod token_store;
+pub mod two_way;
 pub mod unsubscribes;
 
 pub use clock::now_ms;

@@ -273,6 +273,12 @@ pub async fn spawn_sync_loops(
             crate::unsubscribes::UnsubscribePoller {
                 sink: crate::unsubscribes::ConsentSink::new(store.clone(), config, &d.name),
                 connector: connector.clone(),
+                two_way: crate::two_way::TwoWay::new(store.clone(), config, &d.name).map_err(
+                    |e| paysync_destinations::DestinationError::permanent(
+                        connector.capabilities().vendor,
+                        format!("two-way sync cannot reach Stripe: {e}"),
+                    ),
+                )?,
             },
             Duration::from_secs(config.consent.poll_secs(&d.kind)),
             shutdown.clone(),

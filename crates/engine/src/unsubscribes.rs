@@ -8,6 +8,7 @@
 //! at that destination lifts it. The cursor advances only after a page's facts are stored, so a
 //! crash re-reads the page; recording is idempotent.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use paysync_core::UnixMs;
@@ -15,6 +16,8 @@ use paysync_core::config::Config;
 use paysync_core::contact::{Email, RemoteConsent};
 use paysync_destinations::{Change, ChangeCursor, Destination, DestinationError};
 use paysync_store::{Resubscribe, Store, StoreError, Unsubscribe};
+
+use crate::two_way::{TwoWay, TwoWayError};
 
 /// The `cursors.account` under which destination feeds keep their positions (they belong to
 /// no Stripe account).
@@ -28,6 +31,8 @@ pub enum PollError {
     Destination(#[from] DestinationError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    TwoWay(#[from] TwoWayError),
 }
 
 /// What one poll learnt.
@@ -38,6 +43,9 @@ pub struct PollStats {
     pub unsubscribed: usize,
     /// Suppressions lifted by the person subscribing again.
     pub resubscribed: usize,
+    /// Two-way sync: Stripe customers updated and created from the destination's contacts.
+    pub customers_updated: usize,
+    pub customers_created: usize,
 }
 
 /// Where one destination's consent facts go: the store, with the syncs writing to the
@@ -124,10 +132,12 @@ impl ConsentSink {
     }
 }
 
-/// Reads one destination's change feed into the consent ledger.
+/// Reads one destination's change feed into the consent ledger, and into Stripe for two-way
+/// syncs.
 pub struct UnsubscribePoller {
     pub sink: ConsentSink,
     pub connector: Arc<dyn Destination>,
+    pub two_way: Option<TwoWay>,
 }
 
 impl UnsubscribePoller {
@@ -148,11 +158,27 @@ impl UnsubscribePoller {
             .await?
             .map(|c| ChangeCursor(c.value));
         let mut stats = PollStats::default();
+        // Two-way sync reads list memberships by name: once per poll.
+        let list_names: BTreeMap<String, String> = match &self.two_way {
+            Some(_) => self
+                .connector
+                .lists()
+                .await?
+                .into_iter()
+                .map(|l| (l.id.0, l.name))
+                .collect(),
+            None => BTreeMap::new(),
+        };
         for _ in 0..MAX_PAGES {
             let page = self.connector.changes_since(cursor.as_ref()).await?;
             for change in &page.changes {
                 stats.changes += 1;
                 self.learn(change, now(), &mut stats).await?;
+                if let (Some(two_way), Change::Updated(contact)) = (&self.two_way, change) {
+                    let done = two_way.learn(contact, &list_names, now()).await?;
+                    stats.customers_updated += done.customers_updated;
+                    stats.customers_created += done.customers_created;
+                }
             }
             store
                 .set_cursor(CURSOR_SCOPE, &name, &page.next.0, now())
@@ -198,7 +224,7 @@ impl UnsubscribePoller {
                     stats.resubscribed += 1;
                 }
             }
-            // Other edits matter to two-way sync only.
+            // Other edits matter to two-way sync only (`poll`).
             Change::Updated(_) => {}
         }
         Ok(())

@@ -461,24 +461,33 @@ pub(crate) fn claim(
     Ok(claimed)
 }
 
+/// Records what the destination holds for a person (a new revision), unless they were erased.
+pub(crate) fn set_acknowledged(
+    conn: &Connection,
+    sync: &str,
+    person: &str,
+    contact: &RemoteContact,
+    now: UnixMs,
+) -> Result<()> {
+    if crate::erasure::is_erased(conn, person)? {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO acknowledged (sync, person, remote_id, state, rev, updated_at)
+         VALUES (?1, ?2, ?3, ?4, 1, ?5)
+         ON CONFLICT (sync, person) DO UPDATE SET remote_id = excluded.remote_id,
+             state = excluded.state, rev = rev + 1, updated_at = excluded.updated_at",
+    )?
+    .execute(params![sync, person, contact.remote_id, to_json(contact)?, now])?;
+    Ok(())
+}
+
 pub(crate) fn finish(conn: &Connection, results: &[Delivered], now: UnixMs) -> Result<()> {
     for d in results {
         // A delivery that was in flight when its person was erased: nothing about them is kept.
         let erased = crate::erasure::is_erased(conn, &d.person)?;
-        if let Some(contact) = d.acknowledged.as_ref().filter(|_| !erased) {
-            conn.prepare_cached(
-                "INSERT INTO acknowledged (sync, person, remote_id, state, rev, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 1, ?5)
-                 ON CONFLICT (sync, person) DO UPDATE SET remote_id = excluded.remote_id,
-                     state = excluded.state, rev = rev + 1, updated_at = excluded.updated_at",
-            )?
-            .execute(params![
-                d.sync,
-                d.person,
-                contact.remote_id,
-                to_json(contact)?,
-                now
-            ])?;
+        if let Some(contact) = &d.acknowledged {
+            set_acknowledged(conn, &d.sync, &d.person, contact, now)?;
         }
         let mine = "id = ?1 AND lease_until = ?2";
         match &d.next {

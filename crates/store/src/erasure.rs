@@ -104,6 +104,11 @@ pub(crate) fn purge(conn: &Connection, person: &str) -> Result<ErasedRows> {
         "DELETE FROM held WHERE key = ?1 OR (account, key) IN (SELECT account, object_id FROM erase_ids)",
         [person],
     )?;
+    conn.execute(
+        "DELETE FROM two_way_customers
+          WHERE (account, customer_id) IN (SELECT account, object_id FROM erase_ids)",
+        [],
+    )?;
     erased.objects = conn.execute(
         "DELETE FROM stripe_objects WHERE (account, object_id) IN (SELECT account, object_id FROM erase_ids)",
         [],

@@ -203,6 +203,23 @@ pub trait Store: Send + Sync + 'static {
     async fn erase_person(&self, person: &str) -> Result<ErasedRows>;
     /// Whether the person was erased.
     async fn is_erased(&self, person: &str) -> Result<bool>;
+    /// Two-way sync learnt what the destination holds for a person (an edit made there): it
+    /// becomes their acknowledged state, in one transaction with the Stripe objects paysync
+    /// wrote for it (so the reconciler never diffs the new state against an old ledger, which
+    /// would send the old values back). Marks the person dirty when `reconcile` (for edits
+    /// Stripe does not take: the reconciler sends Stripe's values back).
+    async fn learn_remote_state(&self, learnt: RemoteState) -> Result<()>;
+    /// The customer two-way sync created for a destination's contact, if any.
+    async fn created_customer(&self, destination: &str, remote_id: &str) -> Result<Option<String>>;
+    /// Records the customer created for a destination's contact.
+    async fn record_created_customer(
+        &self,
+        destination: &str,
+        remote_id: &str,
+        account: &str,
+        customer_id: &str,
+        at: UnixMs,
+    ) -> Result<()>;
 }
 
 impl std::fmt::Debug for dyn Store {

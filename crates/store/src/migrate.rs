@@ -37,6 +37,11 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
         "erasures",
         include_str!("../../../migrations/sqlite/0007_erasures.sql"),
     ),
+    (
+        8,
+        "two_way",
+        include_str!("../../../migrations/sqlite/0008_two_way.sql"),
+    ),
 ];
 
 /// The schema version recorded in the database; 0 for a new database. Only reads, so that opening

@@ -986,6 +986,59 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn learn_remote_state(&self, learnt: RemoteState) -> Result<()> {
+        self.write(move |conn| {
+            delivery::set_acknowledged(conn, &learnt.sync, &learnt.person, &learnt.contact, learnt.at)?;
+            for snapshot in &learnt.snapshots {
+                apply_snapshot(conn, &learnt.account, snapshot, learnt.at)?;
+            }
+            if learnt.reconcile {
+                delivery::mark_dirty(conn, &learnt.account, &format!("email:{}", learnt.person), learnt.at)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn created_customer(&self, destination: &str, remote_id: &str) -> Result<Option<String>> {
+        let (destination, remote_id) = (destination.to_owned(), remote_id.to_owned());
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT customer_id FROM two_way_customers WHERE destination = ?1 AND remote_id = ?2",
+                )?
+                .query_row((&destination, &remote_id), |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn record_created_customer(
+        &self,
+        destination: &str,
+        remote_id: &str,
+        account: &str,
+        customer_id: &str,
+        at: UnixMs,
+    ) -> Result<()> {
+        let row = (
+            destination.to_owned(),
+            remote_id.to_owned(),
+            account.to_owned(),
+            customer_id.to_owned(),
+            at,
+        );
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO two_way_customers (destination, remote_id, account, customer_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+            )?
+            .execute(row.clone())?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn release_leases(&self) -> Result<usize> {
         self.write(delivery::release_leases).await
     }

@@ -209,3 +209,17 @@ pub struct ErasedRows {
     pub opt_in_requests: usize,
     pub log_entries: usize,
 }
+
+/// What two-way sync learnt of one person at one sync (see `Store::learn_remote_state`).
+#[derive(Debug, Clone)]
+pub struct RemoteState {
+    pub account: String,
+    pub sync: String,
+    /// Normalised email.
+    pub person: String,
+    pub contact: paysync_core::contact::RemoteContact,
+    /// Stripe objects as paysync's writes returned them.
+    pub snapshots: Vec<paysync_core::Snapshot>,
+    pub reconcile: bool,
+    pub at: UnixMs,
+}

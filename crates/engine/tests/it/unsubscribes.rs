@@ -20,6 +20,7 @@ fn poller(rig: &crate::reconcile_deliver::Rig) -> UnsubscribePoller {
             accounts: vec![ACCOUNT.into()],
         },
         connector: rig.connector.clone(),
+        two_way: None,
     }
 }
 

@@ -1,0 +1,11 @@
+-- Two-way sync: the Stripe customer paysync created for a contact made at a destination, so that
+-- a repeated poll or webhook never creates a second one (localstripe ignores idempotency keys;
+-- Stripe forgets them after 24 hours).
+CREATE TABLE two_way_customers (
+    destination TEXT    NOT NULL,
+    remote_id   TEXT    NOT NULL,
+    account     TEXT    NOT NULL,
+    customer_id TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (destination, remote_id)
+) WITHOUT ROWID;
