@@ -98,7 +98,10 @@ pub enum Condition {
     Tag(String),
     List(String),
     /// A custom field holds exactly this value.
-    Field { key: String, equals: String },
+    Field {
+        key: String,
+        equals: String,
+    },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,7 +157,9 @@ impl TwoWayField {
             (Some(from), _) => Ok(from.clone()),
             (None, "name") => Ok("name".into()),
             (None, "phone") => Ok("phone".into()),
-            (None, other) => Err(format!("{other:?} needs `from`: the contact field it comes from")),
+            (None, other) => Err(format!(
+                "{other:?} needs `from`: the contact field it comes from"
+            )),
         }
     }
 }
@@ -168,7 +173,10 @@ impl TwoWayConfig {
             match StripeField::parse(&f.stripe) {
                 Ok(field) => {
                     if !seen.insert(field) {
-                        out.push((format!("fields[{i}].stripe"), format!("{:?} is kept twice", f.stripe)));
+                        out.push((
+                            format!("fields[{i}].stripe"),
+                            format!("{:?} is kept twice", f.stripe),
+                        ));
                     }
                 }
                 Err(e) => out.push((format!("fields[{i}].stripe"), e)),
@@ -243,9 +251,15 @@ fn edited(remote: &RemoteContact, acknowledged: Option<&RemoteContact>, source: 
         // Names compare by part: one part edited is an edit of that part only.
         "name" => {
             let part = |c: Option<&RemoteContact>, first: bool| {
-                c.and_then(|c| if first { c.first_name.clone() } else { c.last_name.clone() })
-                    .map(|s| s.trim().to_owned())
-                    .filter(|s| !s.is_empty())
+                c.and_then(|c| {
+                    if first {
+                        c.first_name.clone()
+                    } else {
+                        c.last_name.clone()
+                    }
+                })
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
             };
             let changed = |first| {
                 let now = part(Some(remote), first);
@@ -347,14 +361,62 @@ pub fn customer_update(
         }
     };
     if let Some(key) = &cfg.memberships_field {
-        set(StripeField::Metadata(key.clone()), memberships(remote, list_names));
+        set(
+            StripeField::Metadata(key.clone()),
+            memberships(remote, list_names),
+        );
     }
-    for a in cfg.actions.iter().filter(|a| matches(&a.when, remote, list_names)) {
+    for a in cfg
+        .actions
+        .iter()
+        .filter(|a| matches(&a.when, remote, list_names))
+    {
         if let Some(d) = &a.then.description {
             set(StripeField::Description, d.clone());
         }
         for (k, v) in &a.then.metadata {
             set(StripeField::Metadata(k.clone()), v.clone());
+        }
+    }
+    out
+}
+
+/// Whether the contact holds an edit, made at the destination, of a field kept two ways.
+pub fn has_edits(
+    cfg: &TwoWayConfig,
+    remote: &RemoteContact,
+    acknowledged: Option<&RemoteContact>,
+) -> bool {
+    cfg.fields
+        .iter()
+        .filter_map(|f| f.source().ok())
+        .any(|source| edited(remote, acknowledged, &source))
+}
+
+/// The acknowledged contact with the destination's values of the fields kept two ways: what
+/// the destination now holds of them, whoever wins in Stripe. Other fields keep what paysync
+/// acknowledged, so a vendor's way of reporting them never looks like an edit.
+pub fn with_edits(
+    cfg: &TwoWayConfig,
+    acknowledged: &RemoteContact,
+    remote: &RemoteContact,
+) -> RemoteContact {
+    let mut out = acknowledged.clone();
+    for source in cfg.fields.iter().filter_map(|f| f.source().ok()) {
+        match source.as_str() {
+            "name" => {
+                out.first_name = remote.first_name.clone();
+                out.last_name = remote.last_name.clone();
+            }
+            "phone" => out.phone = remote.phone.clone(),
+            key => match remote.fields.get(key) {
+                Some(v) => {
+                    out.fields.insert(key.to_owned(), v.clone());
+                }
+                None => {
+                    out.fields.remove(key);
+                }
+            },
         }
     }
     out
@@ -374,8 +436,14 @@ pub fn new_customer(
 ) -> Option<BTreeMap<String, String>> {
     let rule = cfg.create_customers.as_ref()?;
     let qualifies = (rule.lists.is_empty() && rule.tags.is_empty())
-        || rule.lists.iter().any(|l| matches(&Condition::List(l.clone()), remote, list_names))
-        || rule.tags.iter().any(|t| matches(&Condition::Tag(t.clone()), remote, list_names));
+        || rule
+            .lists
+            .iter()
+            .any(|l| matches(&Condition::List(l.clone()), remote, list_names))
+        || rule
+            .tags
+            .iter()
+            .any(|t| matches(&Condition::Tag(t.clone()), remote, list_names));
     if !qualifies {
         return None;
     }
@@ -404,7 +472,10 @@ pub fn new_customer(
         }
     }
     params.insert("email".into(), remote.email.as_str().to_owned());
-    params.insert(StripeField::Metadata(SOURCE_KEY.into()).param(), destination.to_owned());
+    params.insert(
+        StripeField::Metadata(SOURCE_KEY.into()).param(),
+        destination.to_owned(),
+    );
     params.insert(
         StripeField::Metadata(CONTACT_ID_KEY.into()).param(),
         remote.remote_id.clone(),

@@ -274,10 +274,12 @@ pub async fn spawn_sync_loops(
                 sink: crate::unsubscribes::ConsentSink::new(store.clone(), config, &d.name),
                 connector: connector.clone(),
                 two_way: crate::two_way::TwoWay::new(store.clone(), config, &d.name).map_err(
-                    |e| paysync_destinations::DestinationError::permanent(
-                        connector.capabilities().vendor,
-                        format!("two-way sync cannot reach Stripe: {e}"),
-                    ),
+                    |e| {
+                        paysync_destinations::DestinationError::permanent(
+                            connector.capabilities().vendor,
+                            format!("two-way sync cannot reach Stripe: {e}"),
+                        )
+                    },
                 )?,
             },
             Duration::from_secs(config.consent.poll_secs(&d.kind)),

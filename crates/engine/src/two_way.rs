@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use paysync_core::config::Config;
 use paysync_core::contact::RemoteContact;
-use paysync_core::two_way::{CustomerView, TwoWayConfig, customer_update, new_customer};
+use paysync_core::two_way::{
+    CustomerView, TwoWayConfig, customer_update, has_edits, new_customer, with_edits,
+};
 use paysync_core::{ObjectVersion, Snapshot, UnixMs};
 use paysync_store::{Level, LogEntry, RemoteState, Store, StoreError, StoredObject};
 use paysync_stripe::{ClientConfig, ClientError, StripeClient};
@@ -99,7 +101,8 @@ impl TwoWay {
     ) -> Result<TwoWayStats, TwoWayError> {
         let mut stats = TwoWayStats::default();
         for t in &self.targets {
-            self.learn_for(t, contact, list_names, now, &mut stats).await?;
+            self.learn_for(t, contact, list_names, now, &mut stats)
+                .await?;
         }
         Ok(stats)
     }
@@ -122,13 +125,16 @@ impl TwoWay {
             .await?
             .acknowledged
             .map(|a| a.contact);
-        let record = self.store.person(&t.account, &format!("email:{person}")).await?;
+        let record = self
+            .store
+            .person(&t.account, &format!("email:{person}"))
+            .await?;
         let customer = newest_live_customer(&record.objects);
         let mut learnt = RemoteState {
             account: t.account.clone(),
             sync: t.sync.clone(),
             person: person.to_owned(),
-            contact: contact.clone(),
+            contact: None,
             snapshots: Vec::new(),
             reconcile: false,
             at: now,
@@ -154,31 +160,50 @@ impl TwoWay {
                 };
                 let id = created.object_id.clone();
                 self.store
-                    .record_created_customer(&self.destination, &contact.remote_id, &t.account, &id, now)
+                    .record_created_customer(
+                        &self.destination,
+                        &contact.remote_id,
+                        &t.account,
+                        &id,
+                        now,
+                    )
                     .await?;
+                // The contact as it is there: the reconciler then sends only what Stripe adds
+                // (the cross-reference id, segments).
+                learnt.contact = Some(contact.clone());
                 learnt.snapshots.push(created);
                 stats.customers_created += 1;
-                self.log(t, "two_way.customer_created", &id, params.keys(), now).await?;
+                self.log(t, "two_way.customer_created", &id, params.keys(), now)
+                    .await?;
             }
             Some((object, view)) => {
-                let params = customer_update(&t.config, contact, acknowledged.as_ref(), &view, list_names);
-                if params.is_empty() {
-                    // Nothing Stripe takes: if the contact was edited, the reconciler sends
-                    // Stripe's values back (Stripe is the source of what is not two-way).
-                    learnt.reconcile = acknowledged.as_ref().is_some_and(|a| differs(a, contact));
-                } else {
+                let params =
+                    customer_update(&t.config, contact, acknowledged.as_ref(), &view, list_names);
+                if !params.is_empty() {
                     let key = idempotency_key("update", &self.destination, contact, &params);
                     let path = format!("customers/{}", object.object_id);
                     if let Some(updated) = self.post(t, &path, &params, &key, person).await? {
                         learnt.snapshots.push(updated);
                         stats.customers_updated += 1;
-                        self.log(t, "two_way.customer_updated", &object.object_id, params.keys(), now)
-                            .await?;
+                        self.log(
+                            t,
+                            "two_way.customer_updated",
+                            &object.object_id,
+                            params.keys(),
+                            now,
+                        )
+                        .await?;
                     }
+                }
+                if let Some(ack) = &acknowledged
+                    && has_edits(&t.config, contact, Some(ack))
+                {
+                    // What the destination holds now; where Stripe kept its value, the
+                    // reconciler sends it back.
+                    learnt.contact = Some(with_edits(&t.config, ack, contact));
                     learnt.reconcile = true;
                 }
-                if acknowledged.is_none() && learnt.snapshots.is_empty() {
-                    // paysync never wrote this contact: what it holds is learnt by delivery.
+                if learnt.contact.is_none() && learnt.snapshots.is_empty() {
                     return Ok(());
                 }
             }
@@ -197,7 +222,8 @@ impl TwoWay {
         key: &str,
         person: &str,
     ) -> Result<Option<Snapshot>, TwoWayError> {
-        let form: Vec<(String, String)> = params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let form: Vec<(String, String)> =
+            params.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         match t.stripe.post(path, &form, key).await {
             Ok(raw) => {
                 let read_at = crate::now_ms();
@@ -248,16 +274,11 @@ impl TwoWay {
 }
 
 fn join(fields: &[&String]) -> String {
-    fields.iter().map(|f| f.as_str()).collect::<Vec<_>>().join(", ")
-}
-
-/// Whether the destination holds something else than what was acknowledged (times aside).
-fn differs(acknowledged: &RemoteContact, now: &RemoteContact) -> bool {
-    let strip = |c: &RemoteContact| RemoteContact {
-        updated_at_ms: None,
-        ..c.clone()
-    };
-    strip(acknowledged) != strip(now)
+    fields
+        .iter()
+        .map(|f| f.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The same contact state and values give the same key, so a retried or repeated write is one
@@ -279,7 +300,12 @@ fn idempotency_key(
         h.update(v.as_bytes());
         h.update([0]);
     }
-    let digest: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let digest: String = h
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     format!("paysync-2w-{what}-{digest}")
 }
 

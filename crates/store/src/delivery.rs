@@ -478,7 +478,13 @@ pub(crate) fn set_acknowledged(
          ON CONFLICT (sync, person) DO UPDATE SET remote_id = excluded.remote_id,
              state = excluded.state, rev = rev + 1, updated_at = excluded.updated_at",
     )?
-    .execute(params![sync, person, contact.remote_id, to_json(contact)?, now])?;
+    .execute(params![
+        sync,
+        person,
+        contact.remote_id,
+        to_json(contact)?,
+        now
+    ])?;
     Ok(())
 }
 

@@ -988,12 +988,19 @@ impl Store for SqliteStore {
 
     async fn learn_remote_state(&self, learnt: RemoteState) -> Result<()> {
         self.write(move |conn| {
-            delivery::set_acknowledged(conn, &learnt.sync, &learnt.person, &learnt.contact, learnt.at)?;
+            if let Some(contact) = &learnt.contact {
+                delivery::set_acknowledged(conn, &learnt.sync, &learnt.person, contact, learnt.at)?;
+            }
             for snapshot in &learnt.snapshots {
                 apply_snapshot(conn, &learnt.account, snapshot, learnt.at)?;
             }
             if learnt.reconcile {
-                delivery::mark_dirty(conn, &learnt.account, &format!("email:{}", learnt.person), learnt.at)?;
+                delivery::mark_dirty(
+                    conn,
+                    &learnt.account,
+                    &format!("email:{}", learnt.person),
+                    learnt.at,
+                )?;
             }
             Ok(())
         })

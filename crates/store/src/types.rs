@@ -217,7 +217,8 @@ pub struct RemoteState {
     pub sync: String,
     /// Normalised email.
     pub person: String,
-    pub contact: paysync_core::contact::RemoteContact,
+    /// The person's new acknowledged state; `None` leaves it as it is.
+    pub contact: Option<paysync_core::contact::RemoteContact>,
     /// Stripe objects as paysync's writes returned them.
     pub snapshots: Vec<paysync_core::Snapshot>,
     pub reconcile: bool,

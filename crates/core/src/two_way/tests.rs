@@ -59,7 +59,10 @@ fn an_edited_first_name_replaces_only_that_part() {
         &customer("Ann Lee-Jones", 1_000),
         &lists(),
     );
-    assert_eq!(update, BTreeMap::from([("name".into(), "Anne Lee-Jones".into())]));
+    assert_eq!(
+        update,
+        BTreeMap::from([("name".into(), "Anne Lee-Jones".into())])
+    );
 }
 
 #[test]
@@ -81,7 +84,15 @@ fn conflicts_follow_prefer() {
     let mut now = contact("Ann", "Smith");
     now.updated_at_ms = Some(1_000);
     let stripe_newer = customer("Ann Jones", 5_000);
-    let run = |prefer| customer_update(&config(prefer), &now, Some(&before), &stripe_newer, &lists());
+    let run = |prefer| {
+        customer_update(
+            &config(prefer),
+            &now,
+            Some(&before),
+            &stripe_newer,
+            &lists(),
+        )
+    };
     assert!(run(Prefer::Newer).is_empty(), "Stripe changed later");
     assert!(run(Prefer::Stripe).is_empty(), "Stripe holds a value");
     assert_eq!(run(Prefer::Destination)["name"], "Ann Smith");
@@ -90,7 +101,13 @@ fn conflicts_follow_prefer() {
         changed_at_ms: 5_000,
         ..CustomerView::default()
     };
-    let filled = customer_update(&config(Prefer::Stripe), &now, Some(&before), &empty, &lists());
+    let filled = customer_update(
+        &config(Prefer::Stripe),
+        &now,
+        Some(&before),
+        &empty,
+        &lists(),
+    );
     assert_eq!(filled["name"], "Ann Smith");
 }
 
@@ -146,7 +163,31 @@ fn contacts_on_the_chosen_lists_create_customers() {
     assert_eq!(params["name"], "Ann Lee");
     assert_eq!(params["metadata[paysync_source]"], "mc");
     assert_eq!(params["metadata[paysync_contact_id]"], "m1");
-    assert_eq!(new_customer(&TwoWayConfig::default(), "mc", &c, &lists()), None);
+    assert_eq!(
+        new_customer(&TwoWayConfig::default(), "mc", &c, &lists()),
+        None
+    );
+}
+
+#[test]
+fn edits_are_taken_into_the_acknowledged_contact_and_nothing_else() {
+    let cfg = config(Prefer::Newer);
+    let mut ack = contact("Ann", "Lee");
+    ack.tags.insert("paying".into());
+    let mut now = contact("Ann", "Smith");
+    now.fields.insert("COMPANY".into(), "Acme".into());
+    now.fields.insert("OTHER".into(), "vendor noise".into());
+    assert!(has_edits(&cfg, &now, Some(&ack)));
+    assert!(!has_edits(&cfg, &ack, Some(&ack)));
+    let learnt = with_edits(&cfg, &ack, &now);
+    assert_eq!(learnt.last_name.as_deref(), Some("Smith"));
+    assert_eq!(
+        learnt.fields.get("COMPANY").map(String::as_str),
+        Some("Acme")
+    );
+    assert!(!learnt.fields.contains_key("OTHER"));
+    assert!(learnt.tags.contains("paying"));
+    assert!(!has_edits(&cfg, &now, Some(&learnt)));
 }
 
 #[test]
@@ -170,7 +211,12 @@ fn configuration_problems_are_named() {
     let keys: Vec<String> = cfg.problems().into_iter().map(|(k, _)| k).collect();
     assert_eq!(
         keys,
-        ["fields[0].stripe", "fields[0].from", "fields[1].from", "memberships_field"]
+        [
+            "fields[0].stripe",
+            "fields[0].from",
+            "fields[1].from",
+            "memberships_field"
+        ]
     );
 }
 
