@@ -337,6 +337,12 @@ pub mod http {
                 builder: self.inner.post(url),
             }
         }
+        pub fn patch(&self, url: String) -> Request<'_> {
+            Request {
+                client: self,
+                builder: self.inner.patch(url),
+            }
+        }
     }
 
     impl Request<'_> {

@@ -7,3 +7,4 @@ mod harness;
 mod ingestion;
 mod opt_in;
 mod signatures;
+mod two_way;
