@@ -10,6 +10,7 @@
 //! - a customer created for a contact is recorded (`two_way_customers`) before the poll's cursor
 //!   moves, and looked up first: a repeated poll or webhook never creates a second one, even
 //!   against a Stripe (or localstripe) that forgets idempotency keys.
+//!
 //! A Stripe failure worth retrying stops the poll before its cursor moves (the change is read
 //! again); a refusal (invalid value) is logged to the sync log and skipped.
 
