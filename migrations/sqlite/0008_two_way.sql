@@ -9,3 +9,7 @@ CREATE TABLE two_way_customers (
     created_at  INTEGER NOT NULL,
     PRIMARY KEY (destination, remote_id)
 ) WITHOUT ROWID;
+
+-- An email changed at a destination keeps the contact's id: two-way sync finds the person it
+-- was acknowledged under by that id.
+CREATE INDEX acknowledged_remote ON acknowledged (sync, remote_id);

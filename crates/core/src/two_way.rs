@@ -13,7 +13,9 @@
 //! memberships_field = "marketing"        # metadata key listing the contact's lists and tags
 //! create_customers = { lists = ["Leads"] } # contacts created there on these lists (or with
 //!                                          # these tags; both empty: any) become customers
-//! actions = [ { if = { tag = "vip" }, then = { description = "VIP" } } ]  # PieSync's IF/THEN
+//! actions = [ { if = { tag = "vip" }, then = { description = "VIP" } },    # PieSync's IF/THEN
+//!             { if = { list = "Verified" }, then = { email = true } } ]
+//! email = false                          # true: address changes there change Stripe's
 //! ```
 //!
 //! Rules:
@@ -26,7 +28,9 @@
 //!   `newer` (default) — the edit wins when the contact changed after the Stripe customer last
 //!   did (Stripe keeps no per-field times: the customer's last change is what is compared).
 //! - Empty destination values never clear Stripe fields.
-//! - Emails are never changed in Stripe by two-way sync.
+//! - An email changed at the destination (the same contact id, another address) changes the
+//!   Stripe customer's email only when `email = true`, or an action says so for that contact;
+//!   otherwise it is left alone (and never makes a second customer).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +49,11 @@ pub struct TwoWayConfig {
     pub memberships_field: Option<String>,
     /// Contacts created at the destination that become Stripe customers.
     pub create_customers: Option<CreateCustomers>,
+    /// Whether an email changed at the destination changes the Stripe customer's email (for
+    /// every contact; `actions` can enable it for some). Off by default: a receipt sent to a
+    /// changed address goes to whoever holds it now.
+    #[serde(default)]
+    pub email: bool,
     #[serde(default)]
     pub actions: Vec<TwoWayAction>,
 }
@@ -110,6 +119,9 @@ pub struct Effect {
     pub description: Option<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    /// Carry the contact's email change to Stripe ("update email").
+    #[serde(default)]
+    pub email: bool,
 }
 
 /// A Stripe field two-way sync can write.
@@ -191,7 +203,7 @@ impl TwoWayConfig {
             out.push(("memberships_field".into(), e));
         }
         for (i, a) in self.actions.iter().enumerate() {
-            if a.then.description.is_none() && a.then.metadata.is_empty() {
+            if a.then.description.is_none() && a.then.metadata.is_empty() && !a.then.email {
                 out.push((format!("actions[{i}].then"), "changes nothing".into()));
             }
             for key in a.then.metadata.keys() {
@@ -379,6 +391,19 @@ pub fn customer_update(
         }
     }
     out
+}
+
+/// Whether an email change of this contact may reach Stripe.
+pub fn carries_email(
+    cfg: &TwoWayConfig,
+    remote: &RemoteContact,
+    list_names: &BTreeMap<String, String>,
+) -> bool {
+    cfg.email
+        || cfg
+            .actions
+            .iter()
+            .any(|a| a.then.email && matches(&a.when, remote, list_names))
 }
 
 /// Whether the contact holds an edit, made at the destination, of a field kept two ways.

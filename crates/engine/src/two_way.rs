@@ -20,7 +20,7 @@ use std::sync::Arc;
 use paysync_core::config::Config;
 use paysync_core::contact::RemoteContact;
 use paysync_core::two_way::{
-    CustomerView, TwoWayConfig, customer_update, has_edits, new_customer, with_edits,
+    CustomerView, TwoWayConfig, carries_email, customer_update, has_edits, new_customer, with_edits,
 };
 use paysync_core::{ObjectVersion, Snapshot, UnixMs};
 use paysync_store::{Level, LogEntry, RemoteState, Store, StoreError, StoredObject};
@@ -136,6 +136,7 @@ impl TwoWay {
             sync: t.sync.clone(),
             person: person.to_owned(),
             contact: None,
+            moved_from: None,
             snapshots: Vec::new(),
             reconcile: false,
             at: now,
@@ -143,6 +144,17 @@ impl TwoWay {
         match customer {
             None if acknowledged.is_some() => return Ok(()),
             None => {
+                // The same contact under another address: an email change, never a new customer.
+                if let Some((old, old_ack)) = self
+                    .store
+                    .acknowledged_by_remote_id(&t.sync, &contact.remote_id)
+                    .await?
+                    && old != person
+                {
+                    return self
+                        .email_changed(t, contact, &old, old_ack.contact, list_names, now, stats)
+                        .await;
+                }
                 let Some(params) = new_customer(&t.config, &self.destination, contact, list_names)
                 else {
                     return Ok(());
@@ -210,6 +222,65 @@ impl TwoWay {
             }
         }
         self.store.learn_remote_state(learnt).await?;
+        Ok(())
+    }
+
+    /// The contact's address changed at the destination (from `old`): when the configuration
+    /// carries email changes, the Stripe customer of `old` takes the new address (with the
+    /// contact's other edits), and the acknowledged contact moves to the new address.
+    #[allow(clippy::too_many_arguments)]
+    async fn email_changed(
+        &self,
+        t: &Target,
+        contact: &RemoteContact,
+        old: &str,
+        old_ack: RemoteContact,
+        list_names: &BTreeMap<String, String>,
+        now: UnixMs,
+        stats: &mut TwoWayStats,
+    ) -> Result<(), TwoWayError> {
+        if !carries_email(&t.config, contact, list_names) {
+            tracing::info!(sync = %t.sync, "an address changed at the destination; two-way email is off, so Stripe keeps the old one");
+            return Ok(());
+        }
+        let record = self
+            .store
+            .person(&t.account, &format!("email:{old}"))
+            .await?;
+        let Some((object, view)) = newest_live_customer(&record.objects) else {
+            return Ok(());
+        };
+        let person = contact.email.as_str();
+        let mut params = customer_update(&t.config, contact, Some(&old_ack), &view, list_names);
+        params.insert("email".into(), person.to_owned());
+        let key = idempotency_key("email", &self.destination, contact, &params);
+        let path = format!("customers/{}", object.object_id);
+        let Some(updated) = self.post(t, &path, &params, &key, person).await? else {
+            return Ok(());
+        };
+        let mut moved = with_edits(&t.config, &old_ack, contact);
+        moved.email = contact.email.clone();
+        self.store
+            .learn_remote_state(RemoteState {
+                account: t.account.clone(),
+                sync: t.sync.clone(),
+                person: person.to_owned(),
+                contact: Some(moved),
+                moved_from: Some(old.to_owned()),
+                snapshots: vec![updated],
+                reconcile: true,
+                at: now,
+            })
+            .await?;
+        stats.customers_updated += 1;
+        self.log(
+            t,
+            "two_way.customer_updated",
+            &object.object_id,
+            params.keys(),
+            now,
+        )
+        .await?;
         Ok(())
     }
 

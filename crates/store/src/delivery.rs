@@ -271,6 +271,23 @@ fn acknowledged(conn: &Connection, sync: &str, person: &str) -> Result<Option<Ac
         .transpose()
 }
 
+pub(crate) fn acknowledged_by_remote_id(
+    conn: &Connection,
+    sync: &str,
+    remote_id: &str,
+) -> Result<Option<(String, Acknowledged)>> {
+    let person: Option<String> = conn
+        .prepare_cached(
+            "SELECT person FROM acknowledged WHERE sync = ?1 AND remote_id = ?2 LIMIT 1",
+        )?
+        .query_row((sync, remote_id), |r| r.get(0))
+        .optional()?;
+    let Some(person) = person else {
+        return Ok(None);
+    };
+    Ok(acknowledged(conn, sync, &person)?.map(|a| (person, a)))
+}
+
 pub(crate) fn delivery_state(conn: &Connection, sync: &str, person: &str) -> Result<DeliveryState> {
     Ok(DeliveryState {
         acknowledged: acknowledged(conn, sync, person)?,

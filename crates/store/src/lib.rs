@@ -209,6 +209,12 @@ pub trait Store: Send + Sync + 'static {
     /// would send the old values back). Marks the person dirty when `reconcile` (for edits
     /// Stripe does not take: the reconciler sends Stripe's values back).
     async fn learn_remote_state(&self, learnt: RemoteState) -> Result<()>;
+    /// The person (and acknowledged contact) a sync acknowledged under this destination id.
+    async fn acknowledged_by_remote_id(
+        &self,
+        sync: &str,
+        remote_id: &str,
+    ) -> Result<Option<(String, Acknowledged)>>;
     /// The customer two-way sync created for a destination's contact, if any.
     async fn created_customer(&self, destination: &str, remote_id: &str) -> Result<Option<String>>;
     /// Records the customer created for a destination's contact.

@@ -988,6 +988,10 @@ impl Store for SqliteStore {
 
     async fn learn_remote_state(&self, learnt: RemoteState) -> Result<()> {
         self.write(move |conn| {
+            if let Some(old) = &learnt.moved_from {
+                conn.prepare_cached("DELETE FROM acknowledged WHERE sync = ?1 AND person = ?2")?
+                    .execute((&learnt.sync, old))?;
+            }
             if let Some(contact) = &learnt.contact {
                 delivery::set_acknowledged(conn, &learnt.sync, &learnt.person, contact, learnt.at)?;
             }
@@ -1005,6 +1009,16 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn acknowledged_by_remote_id(
+        &self,
+        sync: &str,
+        remote_id: &str,
+    ) -> Result<Option<(String, Acknowledged)>> {
+        let (sync, remote_id) = (sync.to_owned(), remote_id.to_owned());
+        self.read(move |conn| delivery::acknowledged_by_remote_id(conn, &sync, &remote_id))
+            .await
     }
 
     async fn created_customer(&self, destination: &str, remote_id: &str) -> Result<Option<String>> {

@@ -219,6 +219,8 @@ pub struct RemoteState {
     pub person: String,
     /// The person's new acknowledged state; `None` leaves it as it is.
     pub contact: Option<paysync_core::contact::RemoteContact>,
+    /// The address the contact was acknowledged under before an email change: that row goes.
+    pub moved_from: Option<String>,
     /// Stripe objects as paysync's writes returned them.
     pub snapshots: Vec<paysync_core::Snapshot>,
     pub reconcile: bool,

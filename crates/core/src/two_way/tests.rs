@@ -136,7 +136,7 @@ fn memberships_and_actions() {
             when: Condition::Tag("vip".into()),
             then: Effect {
                 description: Some("VIP customer".into()),
-                metadata: BTreeMap::new(),
+                ..Effect::default()
             },
         }],
         ..TwoWayConfig::default()
@@ -144,6 +144,30 @@ fn memberships_and_actions() {
     let update = customer_update(&cfg, &c, Some(&c), &customer("Ann Lee", 0), &lists());
     assert_eq!(update["metadata[marketing]"], "Leads, VIP");
     assert_eq!(update["description"], "VIP customer");
+}
+
+#[test]
+fn email_changes_are_carried_only_when_asked() {
+    let mut c = contact("Ann", "Lee");
+    assert!(!carries_email(&TwoWayConfig::default(), &c, &lists()));
+    let everyone = TwoWayConfig {
+        email: true,
+        ..TwoWayConfig::default()
+    };
+    assert!(carries_email(&everyone, &c, &lists()));
+    let verified = TwoWayConfig {
+        actions: vec![TwoWayAction {
+            when: Condition::List("Leads".into()),
+            then: Effect {
+                email: true,
+                ..Effect::default()
+            },
+        }],
+        ..TwoWayConfig::default()
+    };
+    assert!(!carries_email(&verified, &c, &lists()));
+    c.lists.insert(ListId("l1".into()));
+    assert!(carries_email(&verified, &c, &lists()));
 }
 
 #[test]
@@ -252,7 +276,7 @@ proptest! {
         cfg.memberships_field = Some("marketing".into());
         cfg.actions.push(TwoWayAction {
             when: Condition::Tag("vip".into()),
-            then: Effect { description: Some("VIP".into()), metadata: BTreeMap::new() },
+            then: Effect { description: Some("VIP".into()), ..Effect::default() },
         });
         let mut before = contact(&before_first, &before_last);
         before.fields.insert("COMPANY".into(), before_company);

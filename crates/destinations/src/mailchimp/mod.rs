@@ -345,7 +345,7 @@ impl Mailchimp {
             Err(e) => return Self::write_failure(c.consent, e),
         };
         let current = consent_of(&member.status);
-        let mut ack = Ack::id(member.id.clone()).with_consent(Some(current));
+        let mut ack = Ack::id(member.stable_id()).with_consent(Some(current));
         let mut outcome = None;
         match decide(Some(current), c.consent) {
             ConsentDecision::Keep => {}
@@ -470,7 +470,8 @@ impl Mailchimp {
                             out.set(
                                 i,
                                 ItemOutcome::Ok(
-                                    Ack::id(m.id.clone()).with_consent(Some(consent_of(&m.status))),
+                                    Ack::id(m.stable_id())
+                                        .with_consent(Some(consent_of(&m.status))),
                                 ),
                             );
                         }
@@ -516,7 +517,7 @@ impl Mailchimp {
                 Ok(r) => {
                     for m in r.updated_members.iter().chain(&r.new_members) {
                         let current = consent_of(&m.status);
-                        let ack = Ack::id(m.id.clone()).with_consent(Some(current));
+                        let ack = Ack::id(m.stable_id()).with_consent(Some(current));
                         for &i in lookup(&index, &m.email_address) {
                             match decide(Some(current), contacts[i].consent) {
                                 ConsentDecision::Refuse(r) => {
@@ -561,7 +562,8 @@ impl Mailchimp {
                             out.set(
                                 i,
                                 ItemOutcome::Ok(
-                                    Ack::id(m.id.clone()).with_consent(Some(consent_of(&m.status))),
+                                    Ack::id(m.stable_id())
+                                        .with_consent(Some(consent_of(&m.status))),
                                 ),
                             );
                         }
@@ -738,7 +740,7 @@ impl Mailchimp {
     fn remote_contact(&self, m: Member) -> Result<RemoteContact, DestinationError> {
         let email = Email::parse(&m.email_address)
             .map_err(|e| DestinationError::permanent(VENDOR, format!("member email: {e}")))?;
-        let mut c = RemoteContact::new(m.id.clone(), email, consent_of(&m.status));
+        let mut c = RemoteContact::new(m.stable_id(), email, consent_of(&m.status));
         let text = |k: &str| {
             m.merge_fields
                 .get(k)

@@ -131,6 +131,9 @@ pub struct TagState {
 pub struct Member {
     #[serde(default)]
     pub id: String,
+    /// Stable across email changes (`id` is the MD5 of the address).
+    #[serde(default)]
+    pub contact_id: String,
     pub email_address: String,
     #[serde(default)]
     pub status: String,
@@ -140,6 +143,17 @@ pub struct Member {
     pub tags: Vec<TagRef>,
     #[serde(default)]
     pub last_changed: Option<String>,
+}
+
+impl Member {
+    /// The member's id for paysync: `contact_id`, which survives an email change, else `id`.
+    pub fn stable_id(&self) -> String {
+        if self.contact_id.is_empty() {
+            self.id.clone()
+        } else {
+            self.contact_id.clone()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

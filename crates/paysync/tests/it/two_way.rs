@@ -92,6 +92,7 @@ fn edits_and_new_contacts_reach_stripe_once_without_echo() {
         + "\n[syncs.two_way]\n\
            fields = [ { stripe = \"name\", prefer = \"destination\" } ]\n\
            create_customers = {}\n\
+           actions = [ { if = { tag = \"email-sync\" }, then = { email = true } } ]\n\
            \n[consent]\npoll_unsubscribes_secs = 1\n";
     let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
     paysync.set_env("TEST_MC_KEY", KEY);
@@ -221,4 +222,52 @@ fn edits_and_new_contacts_reach_stripe_once_without_echo() {
         renamed_writes, 1,
         "only the test's own edit carries the new name"
     );
+
+    // 4. Address changes in Mailchimp: Stripe takes one only where an action asks for it
+    // (tag "email-sync"), and neither makes a second customer.
+    let other = people
+        .keys()
+        .find(|e| **e != email && apis.stripe_customer(e).len() == 1)
+        .expect("another person")
+        .clone();
+    let kept_id = apis.stripe_customer(&email)[0]["id"].clone();
+    let moved_id = apis.stripe_customer(&other)[0]["id"].clone();
+    apis.mc_send(
+        apis.client.post(apis.mc_member(&other) + "/tags"),
+        json!({"tags": [{"name": "email-sync", "status": "active"}]}),
+    );
+    apis.mc_send(
+        apis.client.patch(apis.mc_member(&email)),
+        json!({"email_address": "kept.in.stripe@example.com"}),
+    );
+    apis.mc_send(
+        apis.client.patch(apis.mc_member(&other)),
+        json!({"email_address": "moved.to.stripe@example.com"}),
+    );
+    wait_until(
+        Duration::from_secs(30),
+        "the address change to reach Stripe",
+        || apis.stripe_customer("moved.to.stripe@example.com").len() == 1,
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        apis.stripe_customer("moved.to.stripe@example.com")[0]["id"],
+        moved_id
+    );
+    assert!(apis.stripe_customer(&other).is_empty());
+    assert_eq!(
+        apis.stripe_customer(&email)[0]["id"],
+        kept_id,
+        "not carried"
+    );
+    assert!(
+        apis.stripe_customer("kept.in.stripe@example.com")
+            .is_empty(),
+        "an address change is never a new customer"
+    );
+    let created = stripe_writes(&paysync)
+        .iter()
+        .filter(|w| w["kind"] == "two_way.customer_created")
+        .count();
+    assert_eq!(created, 1, "still only the lead");
 }
