@@ -143,3 +143,105 @@ async fn an_unsubscribe_at_the_destination_outranks_every_rule_and_is_never_undo
         ("unsubscribed", "mc", "destination_feed")
     );
 }
+
+/// A second Mailchimp audience on the rig's emulator, as destination `mc2` with sync `to-mc2`.
+async fn second_destination(
+    rig: &crate::reconcile_deliver::Rig,
+) -> (
+    String,
+    std::sync::Arc<dyn paysync_destinations::Destination>,
+    paysync_core::config::SyncConfig,
+) {
+    use paysync_core::config::{DestinationConfig, DestinationKind};
+    let audience = rig.emu.emulator.create_list("Newsletter");
+    let cfg = DestinationConfig {
+        name: "mc2".into(),
+        kind: DestinationKind::Mailchimp {
+            api_key: secrecy::SecretString::from("0123456789abcdef-us1".to_owned()),
+            list_id: audience.clone(),
+            api_base: Some(format!("{}/3.0", rig.emu.url())),
+        },
+        rate_limit_per_sec: None,
+        webhook_secret: None,
+    };
+    let connector = paysync_engine::connect::connector(
+        &cfg,
+        std::sync::Arc::new(paysync_destinations::constant_contact::MemoryTokenStore::new(None)),
+    )
+    .await
+    .expect("connector");
+    let mut sync = sync_with_threshold(10_000, Consent::Subscribed);
+    sync.name = "to-mc2".into();
+    sync.destination = "mc2".into();
+    (audience, connector, sync)
+}
+
+#[tokio::test]
+async fn a_carried_unsubscribe_reaches_the_other_destination_and_an_uncarried_one_does_not() {
+    for carry in [true, false] {
+        let rig = rig().await;
+        rig.ingest(ledger_events()).await;
+        let (audience2, connector2, sync2) = second_destination(&rig).await;
+        let sync1 = sync_with_threshold(10_000, Consent::Subscribed);
+        let mut reconciler = rig.reconciler(&sync1).await;
+        let plan2 = paysync_engine::connect::prepare(&sync2, connector2.as_ref())
+            .await
+            .expect("prepare");
+        reconciler.syncs.push(std::sync::Arc::new(plan2));
+        reconciler.carry_unsubscribes = carry;
+        let deliverer2 = paysync_engine::deliver::Deliverer::new(
+            rig.store.clone(),
+            "mc2",
+            connector2.clone(),
+            paysync_engine::deliver::RetryPolicy {
+                base_ms: 10,
+                cap_ms: 50,
+                lease_ms: 60_000,
+            },
+        );
+        let deliver_all = || async {
+            rig.deliverer().drain().await.expect("deliver mc");
+            deliverer2.drain().await.expect("deliver mc2");
+        };
+        reconciler.drain(now).await.expect("reconcile");
+        deliver_all().await;
+        let status2 = |email: &str| rig.emu.emulator.member_status(&audience2, email);
+        assert_eq!(
+            status2("person1@example.com").as_deref(),
+            Some("subscribed")
+        );
+
+        // Person 1 unsubscribes from the first audience only.
+        let poller = UnsubscribePoller {
+            sink: ConsentSink {
+                store: rig.store.clone(),
+                destination: "mc".into(),
+                syncs: vec!["to-mc".into()],
+                accounts: vec![ACCOUNT.into()],
+            },
+            connector: rig.connector.clone(),
+            two_way: None,
+        };
+        poller.poll(now).await.expect("first poll");
+        rig.emu
+            .emulator
+            .unsubscribe("person1@example.com", &rig.audience, None)
+            .expect("unsubscribe");
+        assert_eq!(poller.poll(now).await.expect("poll").unsubscribed, 1);
+        for _ in 0..2 {
+            reconciler.drain(now).await.expect("reconcile");
+            deliver_all().await;
+        }
+        let expected = if carry { "unsubscribed" } else { "subscribed" };
+        assert_eq!(
+            status2("person1@example.com").as_deref(),
+            Some(expected),
+            "carry_unsubscribes = {carry}"
+        );
+        assert_eq!(
+            status2("person2@example.com").as_deref(),
+            Some("subscribed"),
+            "others stay"
+        );
+    }
+}
