@@ -43,7 +43,8 @@ pub struct Capabilities {
     /// Whether the vendor can archive a contact (keep it out of the audience without deleting).
     pub can_archive: bool,
     /// Whether the vendor's delete leaves nothing of the contact. `false` (Constant Contact): the
-    /// vendor keeps deleted contacts, restorable, and offers no API to purge them.
+    /// vendor keeps deleted contacts, restorable, and hard-deletes only on request to its
+    /// support ("our system does not do a hard delete", its API support).
     pub permanent_delete: bool,
 }
 

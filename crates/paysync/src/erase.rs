@@ -161,8 +161,9 @@ async fn erase_at(
         }
         DestinationKind::ActiveCampaign { .. } => " with its e-commerce customers and orders",
         DestinationKind::ConstantContact { .. } => {
-            ". Constant Contact keeps deleted contacts, restorable, and has no API to purge them: \
-             purge the contact in Constant Contact itself if the request requires it"
+            ". Constant Contact never hard-deletes (its delete hides the contact, restorable), \
+             neither through its API nor in its interface: for a hard delete of this address, \
+             ask Constant Contact's support"
         }
     };
     if held {
