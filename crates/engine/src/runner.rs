@@ -181,15 +181,17 @@ fn spawn_mailer(
     }));
 }
 
-/// Reads a destination's unsubscribes every `period`; a failed poll is logged and tried again
-/// at the next one (the cursor has not moved).
+/// Reads a destination's change feed every `period`, and at once when `wakeup` is notified (a
+/// vendor webhook said something changed); a failed poll is logged and tried again at the next
+/// one (the cursor has not moved).
 async fn poll_unsubscribes(
     poller: crate::unsubscribes::UnsubscribePoller,
     period: Duration,
+    wakeup: Arc<Notify>,
     shutdown: watch::Receiver<bool>,
 ) {
     let poller = Arc::new(poller);
-    every(period, None, shutdown, move || {
+    every(period, Some(wakeup), shutdown, move || {
         let poller = poller.clone();
         async move {
             match poller.poll(crate::now_ms).await {
@@ -223,6 +225,8 @@ const SWEEP_CURSOR: &str = "reconcile.sweep";
 pub struct SyncLoops {
     /// Per account: notified when the ledger changed (the applier drained events).
     pub reconcile_wakeups: Wakeups,
+    /// Per destination: notified to read its change feed now (a vendor webhook arrived).
+    pub feed_wakeups: Wakeups,
     pub deliverers: Vec<Arc<crate::deliver::Deliverer>>,
 }
 
@@ -251,6 +255,7 @@ pub async fn spawn_sync_loops(
     }
     let mut connectors = std::collections::HashMap::new();
     let mut deliverers = Vec::new();
+    let mut feed_wakeups = std::collections::HashMap::new();
     for d in &config.destinations {
         let connector = crate::connect::connector(d, token_store(&d.name)).await?;
         let mut deliverer = Deliverer::new(
@@ -283,6 +288,10 @@ pub async fn spawn_sync_loops(
                 )?,
             },
             Duration::from_secs(config.consent.poll_secs(&d.kind)),
+            feed_wakeups
+                .entry(d.name.clone())
+                .or_insert_with(|| Arc::new(Notify::new()))
+                .clone(),
             shutdown.clone(),
         ));
         connectors.insert(d.name.clone(), connector);
@@ -354,6 +363,7 @@ pub async fn spawn_sync_loops(
     }
     Ok(SyncLoops {
         reconcile_wakeups,
+        feed_wakeups: Arc::new(feed_wakeups),
         deliverers,
     })
 }

@@ -27,16 +27,26 @@ struct Inner {
     intake: Intake,
     store: Arc<dyn Store>,
     config: Config,
+    /// Per destination: wakes its change-feed poller (a vendor webhook said something changed).
+    feed_wakeups: paysync_engine::Wakeups,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, config: Config, wakeups: paysync_engine::Wakeups) -> Self {
+    /// `wakeups`: per Stripe account, the applier's; `feed_wakeups`: per destination, the
+    /// change-feed poller's.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        wakeups: paysync_engine::Wakeups,
+        feed_wakeups: paysync_engine::Wakeups,
+    ) -> Self {
         let intake = Intake::new(store.clone(), &config, wakeups);
         AppState {
             inner: Arc::new(Inner {
                 intake,
                 store,
                 config,
+                feed_wakeups,
             }),
         }
     }

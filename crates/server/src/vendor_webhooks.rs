@@ -1,6 +1,7 @@
 //! `/webhooks/destinations/{name}?secret=…`: Mailchimp's and ActiveCampaign's consent webhooks.
 //! Neither vendor signs them, so the URL carries a secret (`webhook_secret` of the destination),
-//! compared in constant time. Mailchimp checks the URL with a GET first. Polling the change feeds
+//! compared in constant time. Mailchimp checks the URL with a GET first. Every accepted webhook
+//! also wakes the destination's change-feed poller, so edits reach two-way sync at once. Polling
 //! stays the fallback: a webhook lost here (ActiveCampaign never retries) is still learnt.
 
 use axum::body::Body;
@@ -111,6 +112,11 @@ pub(crate) async fn destination_webhook(
             return error(StatusCode::BAD_REQUEST, e.reason_code(), &e.to_string());
         }
     };
+    // Whatever it says, the feed has news (an edit for two-way sync, an unsubscribe to confirm):
+    // read it now rather than at the next poll. The feed's own de-duplication applies.
+    if let Some(wakeup) = state.inner.feed_wakeups.get(&name) {
+        wakeup.notify_one();
+    }
     let sink = ConsentSink::new(state.inner.store.clone(), &state.inner.config, &name);
     let details = json!({ "via": "webhook" });
     let recorded = match &fact {

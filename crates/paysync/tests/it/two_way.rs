@@ -271,3 +271,78 @@ fn edits_and_new_contacts_reach_stripe_once_without_echo() {
         .count();
     assert_eq!(created, 1, "still only the lead");
 }
+
+#[test]
+fn a_repeated_webhook_reads_the_feed_at_once_and_still_makes_one_customer() {
+    let mc = Mailchimp::start();
+    let stripe = Localstripe::start();
+    // Polled hourly: only the webhooks can bring the new member in time.
+    let config = mc.config().replace(
+        "api_base = ",
+        "webhook_secret = \"env:TEST_MC_HOOK\"\napi_base = ",
+    ) + "\n[syncs.two_way]\ncreate_customers = {}\n\
+         \n[consent]\npoll_unsubscribes_secs = 3600\n";
+    let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
+    paysync.set_env("TEST_MC_KEY", KEY);
+    paysync.set_env("TEST_MC_HOOK", "hook-secret");
+    let _server = paysync.serve();
+    let hook = paysync.url("/webhooks/stripe/main");
+    let manifest = stripe.seed(3, Some((&hook, SECRET)), paysync.dir.path());
+    let sent = manifest["counts"]["events"].as_u64().expect("events");
+    paysync.run(&["backfill", "--all"]);
+    wait_for_delivery(&paysync, sent);
+    let apis = Apis {
+        client: http::blocking_client(),
+        mc: &mc,
+        stripe_url: stripe.url.clone(),
+    };
+    let lead = "webhook.lead@example.com";
+    apis.mc_send(
+        apis.client.post(format!(
+            "{}/3.0/lists/{}/members",
+            mc.emu.url(),
+            mc.audience
+        )),
+        json!({"email_address": lead, "status": "subscribed",
+               "merge_fields": {"FNAME": "Wendy", "LNAME": "Hook"}}),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(apis.stripe_customer(lead).is_empty(), "no poll has run yet");
+
+    // Mailchimp's subscribe webhook, delivered three times (it retries; proxies repeat).
+    let endpoint = paysync.url("/webhooks/destinations/mc?secret=hook-secret");
+    let body = format!(
+        "type=subscribe&data%5Bemail%5D={}&data%5Blist_id%5D={}",
+        lead.replace('@', "%40"),
+        mc.audience
+    );
+    let deliver = || {
+        let r = apis
+            .client
+            .post(endpoint.clone())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .expect("webhook");
+        assert_eq!(r.status, 200, "{}", r.body);
+    };
+    for _ in 0..3 {
+        deliver();
+    }
+    wait_until(
+        Duration::from_secs(30),
+        "the webhook to create the customer",
+        || apis.stripe_customer(lead).len() == 1,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    for _ in 0..2 {
+        deliver();
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(apis.stripe_customer(lead).len(), 1, "one customer");
+    let created = stripe_writes(&paysync)
+        .iter()
+        .filter(|w| w["kind"] == "two_way.customer_created")
+        .count();
+    assert_eq!(created, 1);
+}
