@@ -42,9 +42,9 @@ pub struct Capabilities {
     pub bulk_is_async: bool,
     /// Whether the vendor can archive a contact (keep it out of the audience without deleting).
     pub can_archive: bool,
-    /// Whether the vendor's delete leaves nothing of the contact. `false` (Constant Contact): the
-    /// vendor keeps deleted contacts, restorable, and hard-deletes only on request to its
-    /// support ("our system does not do a hard delete", its API support).
+    /// Whether a [`RemovalKind::Delete`] leaves nothing of the person at the vendor (read back to
+    /// check by `paysync erase`). Constant Contact never hard-deletes ("our system does not do a
+    /// hard delete", its API support), so its connector empties the record before deleting it.
     pub permanent_delete: bool,
 }
 

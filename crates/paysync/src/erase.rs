@@ -161,9 +161,8 @@ async fn erase_at(
         }
         DestinationKind::ActiveCampaign { .. } => " with its e-commerce customers and orders",
         DestinationKind::ConstantContact { .. } => {
-            ". Constant Contact never hard-deletes (its delete hides the contact, restorable), \
-             neither through its API nor in its interface: for a hard delete of this address, \
-             ask Constant Contact's support"
+            " after its personal data was overwritten: Constant Contact never hard-deletes, and \
+             keeps an emptied, hidden record under a random address (its support can purge it)"
         }
     };
     if held {

@@ -56,7 +56,9 @@ use crate::destination::{
 };
 use crate::error::{DestinationError, Vendor};
 use crate::http::{HttpCore, HttpSettings, RetryPolicy};
-use crate::op::{Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, Removal, TagChange};
+use crate::op::{
+    Ack, FieldChange, ItemOutcome, MembershipChange, Outcomes, Removal, RemovalKind, TagChange,
+};
 use crate::poll::PollPolicy;
 use crate::timefmt;
 
@@ -210,10 +212,10 @@ impl ConstantContact {
                 list_removal_unsubscribes: false,
                 supports_purchases: false,
                 bulk_is_async: true,
-                // Its delete keeps the contact, restorable (an archive in all but name), and
-                // there is no API to purge it.
+                // Its delete keeps the contact, restorable (an archive in all but name); it
+                // never hard-deletes, so a delete overwrites the personal data first.
                 can_archive: true,
-                permanent_delete: false,
+                permanent_delete: true,
             },
             lists: Catalog::new(false),
             tags: Catalog::new(true),
@@ -240,6 +242,13 @@ impl ConstantContact {
             ids.clear();
         }
         ids.insert(email.to_owned(), id.to_owned());
+    }
+
+    fn forget(&self, email: &str) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(email);
     }
 
     fn remembered(&self, email: &str) -> Option<String> {
@@ -1098,8 +1107,10 @@ impl Destination for ConstantContact {
         self.tag_changes(changes, true).await
     }
 
-    /// `DELETE /contacts/{id}` for an archive and a delete alike: Constant Contact keeps deleted
-    /// contacts, restorable (see [`Capabilities::permanent_delete`]).
+    /// Archive: `DELETE /contacts/{id}` (Constant Contact keeps the contact, hidden and
+    /// restorable). Delete: Constant Contact never hard-deletes, so the contact's personal data
+    /// is overwritten first (`PUT` with a random placeholder address and nothing else), then it
+    /// is deleted: the record it keeps holds nothing of the person.
     async fn remove_contacts(&self, removals: &[Removal]) -> Vec<ItemOutcome> {
         let emails: Vec<&Email> = removals.iter().map(|r| &r.email).collect();
         let ids = match self.contact_ids(&emails, None).await {
@@ -1113,16 +1124,27 @@ impl Destination for ConstantContact {
         };
         let mut out = Vec::with_capacity(removals.len());
         for r in removals {
-            out.push(match ids.get(r.email.as_str()) {
-                None => ItemOutcome::ok(),
-                Some(id) => match self.http.delete(&format!("contacts/{id}")).await {
+            let Some(id) = ids.get(r.email.as_str()) else {
+                out.push(ItemOutcome::ok());
+                continue;
+            };
+            let path = format!("contacts/{id}");
+            let result = async {
+                if r.how == RemovalKind::Delete {
+                    let blank = ContactPut::blank(erased_placeholder());
+                    self.http.send_json(Method::PUT, &path, &blank).await?;
+                    self.forget(r.email.as_str());
+                }
+                match self.http.delete(&path).await {
                     Ok(_)
                     | Err(DestinationError {
                         status: Some(404), ..
-                    }) => ItemOutcome::Ok(Ack::id(id.clone())),
-                    Err(e) => ItemOutcome::from_error(e),
-                },
-            });
+                    }) => Ok(ItemOutcome::Ok(Ack::id(id.clone()))),
+                    Err(e) => Err(e),
+                }
+            }
+            .await;
+            out.push(result.unwrap_or_else(ItemOutcome::from_error));
         }
         out
     }
@@ -1471,4 +1493,11 @@ mod tests {
         let s = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Cursor>(&s).unwrap(), c);
     }
+}
+
+/// An address no one holds, for a contact whose data is erased (`.invalid` is reserved, RFC 2606;
+/// random, so nothing links it to the person).
+fn erased_placeholder() -> String {
+    let token: u64 = rand::random();
+    format!("erased-{token:016x}@erased.invalid")
 }

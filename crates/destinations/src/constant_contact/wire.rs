@@ -257,6 +257,11 @@ pub struct ContactPut {
     pub update_source: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_fields: Option<Vec<CustomFieldValue>>,
+    /// Sent (empty) only to clear them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_numbers: Option<Vec<Value>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub street_addresses: Option<Vec<Value>>,
 }
 
 /// `EmailAddressPut` (required `address`).
@@ -288,6 +293,30 @@ impl ContactPut {
             anniversary: c.anniversary.clone(),
             update_source: "Account",
             custom_fields: None,
+            phone_numbers: None,
+            street_addresses: None,
+        }
+    }
+
+    /// A PUT that leaves nothing personal: another address (`placeholder`), no name, company,
+    /// dates, custom fields, phones or addresses.
+    pub fn blank(placeholder: String) -> Self {
+        ContactPut {
+            email_address: EmailAddressPut {
+                address: placeholder,
+                permission_to_send: None,
+            },
+            first_name: None,
+            last_name: None,
+            job_title: None,
+            company_name: None,
+            birthday_month: None,
+            birthday_day: None,
+            anniversary: None,
+            update_source: "Account",
+            custom_fields: Some(Vec::new()),
+            phone_numbers: Some(Vec::new()),
+            street_addresses: Some(Vec::new()),
         }
     }
 }

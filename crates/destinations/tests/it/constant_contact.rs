@@ -96,27 +96,42 @@ fn contact_state(emu: &EmulatorHandle<ConstantContactEmulator>, email: &str) -> 
 }
 
 #[tokio::test]
-async fn archive_and_delete_are_constant_contacts_restorable_delete() {
+async fn an_archive_is_a_restorable_delete_and_a_delete_leaves_nothing_personal() {
     let (emu, cc, _, list) = setup().await;
-    assert!(!cc.capabilities().permanent_delete);
     for (who, how) in [
         ("archived@example.com", RemovalKind::Archive),
         ("deleted@example.com", RemovalKind::Delete),
     ] {
-        let out = cc
-            .upsert_contact(&contact(who, Consent::Subscribed).with_list(&list))
-            .await;
+        let c = contact(who, Consent::Subscribed)
+            .with_name("Some", "One")
+            .with_list(&list);
+        let out = cc.upsert_contact(&c).await;
         assert!(out.is_ok(), "{out:?}");
         let removal = Removal {
             email: email(who),
             how,
         };
         assert_all_ok(&cc.remove_contacts(std::slice::from_ref(&removal)).await);
-        let state = contact_state(&emu, who);
-        assert_eq!(state["deleted"], true, "{state}");
-        // Deleting a deleted contact again is not an error.
+        // Removing again is not an error.
         assert_all_ok(&cc.remove_contacts(&[removal]).await);
     }
+    let archived = contact_state(&emu, "archived@example.com");
+    assert_eq!(archived["deleted"], true, "{archived}");
+    // Constant Contact keeps every contact: the deleted one holds another address and nothing
+    // else of the person.
+    assert_eq!(
+        contact_state(&emu, "deleted@example.com"),
+        serde_json::Value::Null
+    );
+    let state = emu.emulator.state_json(true).to_string();
+    assert!(!state.contains("deleted@example.com"), "{state}");
+    assert_eq!(state.matches("erased.invalid").count(), 1, "{state}");
+    assert_eq!(
+        cc.read_contact(&email("deleted@example.com"))
+            .await
+            .unwrap(),
+        None
+    );
     assert_all_ok(
         &cc.remove_contacts(&[Removal {
             email: email("never@example.com"),

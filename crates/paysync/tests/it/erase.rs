@@ -1,6 +1,6 @@
-//! `paysync erase`: a person synced to Mailchimp and ActiveCampaign (with Deep Data purchases)
-//! is removed from both emulators and from paysync's database file, with a receipt per system,
-//! and is not synced again when Stripe's history is read once more.
+//! `paysync erase`: a person synced to Mailchimp, ActiveCampaign (with Deep Data purchases) and
+//! Constant Contact is removed from the three emulators and from paysync's database file, with a
+//! receipt per system, and is not synced again when Stripe's history is read once more.
 
 use crate::delivery::{KEY, Mailchimp, SECRET, expected_tags, wait_for_delivery};
 use crate::harness::*;
@@ -40,17 +40,39 @@ fn erase_leaves_no_trace_in_the_destinations_or_the_database() {
             paysync_emulators::activecampaign::ActiveCampaignConfig::default(),
         ))
         .expect("activecampaign emulator");
+    let cc = mc
+        ._rt
+        .block_on(paysync_emulators::constant_contact::serve_constant_contact(
+            paysync_emulators::constant_contact::ConstantContactConfig::default(),
+        ))
+        .expect("constant contact emulator");
+    let cc_refresh = cc
+        .emulator
+        .issue_token()
+        .refresh_token
+        .expect("refresh token");
     let config = mc.config()
         + &format!(
-            "\n[[destinations]]\nname = \"ac\"\nkind = \"activecampaign\"\napi_url = \"{}\"\n\
+            "\n[[destinations]]\nname = \"ac\"\nkind = \"activecampaign\"\napi_url = \"{ac}\"\n\
              api_token = \"env:TEST_AC_TOKEN\"\ndeep_data = true\n\
              \n[[syncs]]\nname = \"to-ac\"\ndestination = \"ac\"\ncoalesce_ms = 200\n\
-             event_tags = {{}}\n",
-            ac.url()
+             event_tags = {{}}\n\
+             \n[[destinations]]\nname = \"cc\"\nkind = \"constant_contact\"\n\
+             api_base = \"{cc}/v3\"\nauthorize_url = \"{cc}/oauth2/default/v1/authorize\"\n\
+             token_url = \"{cc}/oauth2/default/v1/token\"\nclient_id = \"paysync-cc-client\"\n\
+             client_secret = \"env:TEST_CC_SECRET\"\nredirect_uri = \"http://127.0.0.1/cb\"\n\
+             refresh_token = \"env:TEST_CC_REFRESH\"\ndefault_list = \"Stripe customers\"\n\
+             \n[[syncs]]\nname = \"to-cc\"\ndestination = \"cc\"\nconsent = \"subscribed\"\n\
+             coalesce_ms = 200\npayment_activity_lists = true\n",
+            ac = ac.url(),
+            cc = cc.url(),
         );
     let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
     paysync.set_env("TEST_MC_KEY", KEY);
     paysync.set_env("TEST_AC_TOKEN", "ac-token");
+    paysync.set_env("TEST_CC_SECRET", "paysync-cc-secret");
+    paysync.set_env("TEST_CC_REFRESH", &cc_refresh);
+    paysync.set_env("PAYSYNC_MASTER_KEY", &"ab".repeat(32));
     let _server = paysync.serve();
     let hook = paysync.url("/webhooks/stripe/main");
     let manifest = stripe.seed(10, Some((&hook, SECRET)), paysync.dir.path());
@@ -67,8 +89,10 @@ fn erase_leaves_no_trace_in_the_destinations_or_the_database() {
     let email = email.clone();
     let mc_state = || mc.emu.emulator.state_json().to_string();
     let ac_state = || ac.emulator.state_json().to_string();
+    let cc_state = || cc.emulator.state_json(true).to_string();
     assert!(holds_address(mc_state().as_bytes(), &email));
     assert!(holds_address(ac_state().as_bytes(), &email));
+    assert!(holds_address(cc_state().as_bytes(), &email));
     assert!(!database_files_hold(&paysync, &email).is_empty());
 
     let refused = paysync
@@ -89,35 +113,28 @@ fn erase_leaves_no_trace_in_the_destinations_or_the_database() {
             .find(|r| r["system"] == system)
             .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
     };
-    assert_eq!(
-        outcome("mailchimp").as_deref(),
-        Some("erased"),
-        "{receipts:?}"
-    );
-    assert_eq!(
-        outcome("activecampaign").as_deref(),
-        Some("erased"),
-        "{receipts:?}"
-    );
-    assert_eq!(
-        outcome("paysync").as_deref(),
-        Some("erased"),
-        "{receipts:?}"
-    );
-    assert_eq!(
-        outcome("stripe").as_deref(),
-        Some("unchanged"),
-        "{receipts:?}"
-    );
-
-    assert!(
-        !holds_address(mc_state().as_bytes(), &email),
-        "Mailchimp keeps it"
-    );
-    assert!(
-        !holds_address(ac_state().as_bytes(), &email),
-        "ActiveCampaign keeps it"
-    );
+    for (system, expected) in [
+        ("mailchimp", "erased"),
+        ("activecampaign", "erased"),
+        ("constant_contact", "erased"),
+        ("paysync", "erased"),
+        ("stripe", "unchanged"),
+    ] {
+        assert_eq!(outcome(system).as_deref(), Some(expected), "{receipts:?}");
+    }
+    let nowhere = |when: &str| {
+        for (name, state) in [
+            ("Mailchimp", mc_state()),
+            ("ActiveCampaign", ac_state()),
+            ("Constant Contact", cc_state()),
+        ] {
+            assert!(
+                !holds_address(state.as_bytes(), &email),
+                "{name} holds the address {when}"
+            );
+        }
+    };
+    nowhere("after the erasure");
     assert_eq!(database_files_hold(&paysync, &email), Vec::<String>::new());
     let log = paysync.serve_log();
     assert!(!log.contains("panicked"), "{log}");
@@ -129,14 +146,7 @@ fn erase_leaves_no_trace_in_the_destinations_or_the_database() {
         !database_files_hold(&paysync, &email).is_empty(),
         "the history was read again: the customer is back in the ledger"
     );
-    assert!(
-        !holds_address(mc_state().as_bytes(), &email),
-        "re-added to Mailchimp"
-    );
-    assert!(
-        !holds_address(ac_state().as_bytes(), &email),
-        "re-added to ActiveCampaign"
-    );
+    nowhere("after Stripe's history was read again");
     // Erasing again is harmless: nothing is found anywhere.
     let again = paysync.run(&["erase", "--email", &email, "--yes", "--json"]);
     assert!(again.contains("\"not_found\""), "{again}");
