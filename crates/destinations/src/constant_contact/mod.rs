@@ -1460,6 +1460,13 @@ impl ConstantContact {
     }
 }
 
+/// An address no one holds, for a contact whose data is erased (`.invalid` is reserved, RFC 2606;
+/// random, so nothing links it to the person).
+fn erased_placeholder() -> String {
+    let token: u64 = rand::random();
+    format!("erased-{token:016x}@erased.invalid")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1493,11 +1500,4 @@ mod tests {
         let s = serde_json::to_string(&c).unwrap();
         assert_eq!(serde_json::from_str::<Cursor>(&s).unwrap(), c);
     }
-}
-
-/// An address no one holds, for a contact whose data is erased (`.invalid` is reserved, RFC 2606;
-/// random, so nothing links it to the person).
-fn erased_placeholder() -> String {
-    let token: u64 = rand::random();
-    format!("erased-{token:016x}@erased.invalid")
 }
