@@ -60,6 +60,11 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How far a webhook's signed timestamp may be from now, in seconds (Stripe's default: 300).
     pub signature_tolerance_secs: u64,
+    /// A client that has not sent a request's headers within this many seconds is disconnected
+    /// (slow-header attacks).
+    pub header_timeout_secs: u64,
+    /// A request body not received within this many seconds is refused (408).
+    pub body_timeout_secs: u64,
     /// The URL people reach paysync at (`https://paysync.example.com`): opt-in confirmation
     /// links point there.
     pub public_url: Option<String>,
@@ -71,6 +76,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 1 << 20,
             signature_tolerance_secs: 300,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
             public_url: None,
         }
     }
@@ -338,6 +345,17 @@ impl RawConfig {
         }
         if self.server.max_body_bytes < 1024 {
             problems.error("server.max_body_bytes", "must be at least 1024");
+        }
+        for (key, secs) in [
+            (
+                "server.header_timeout_secs",
+                self.server.header_timeout_secs,
+            ),
+            ("server.body_timeout_secs", self.server.body_timeout_secs),
+        ] {
+            if secs == 0 {
+                problems.error(key, "must be at least 1");
+            }
         }
         if self.store.path.trim().is_empty() {
             problems.error("store.path", "is empty");

@@ -35,8 +35,46 @@ pub enum EventError {
     BadId(String),
 }
 
+/// Deepest nesting of arrays and objects an event may have. Stripe's deepest (expanded objects
+/// in an event's `data.object`) stay far below; a body nested deeper is hostile, and would pass
+/// through the envelope's raw `data.object` unchecked.
+pub const MAX_NESTING: usize = 64;
+
+/// Whether `body`'s arrays and objects nest at most `max` deep (strings and escapes skipped).
+fn nesting_within(body: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return false;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    true
+}
+
 impl EventEnvelope {
     pub fn parse(body: &[u8]) -> Result<Self, EventError> {
+        if !nesting_within(body, MAX_NESTING) {
+            return Err(EventError::Malformed(format!(
+                "nested deeper than {MAX_NESTING} levels"
+            )));
+        }
         let event: EventEnvelope =
             serde_json::from_slice(body).map_err(|e| EventError::Malformed(e.to_string()))?;
         // The id is our dedupe key; refuse anything that could not be a Stripe event id.
@@ -63,6 +101,25 @@ impl EventEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deep_nesting_is_refused_and_strings_do_not_count() {
+        let deep = format!(
+            r#"{{"id":"evt_1","object":"event","type":"x","created":1,"livemode":false,"data":{{"object":{}{}}}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(matches!(
+            EventEnvelope::parse(deep.as_bytes()),
+            Err(EventError::Malformed(m)) if m.contains("nested")
+        ));
+        let brackets_in_strings = format!(
+            r#"{{"id":"evt_1","object":"event","type":"x","created":1,"livemode":false,"data":{{"object":{{"id":"cus_1","name":"{}\"{}"}}}}}}"#,
+            "[".repeat(100),
+            "{".repeat(100)
+        );
+        assert!(EventEnvelope::parse(brackets_in_strings.as_bytes()).is_ok());
+    }
 
     #[test]
     fn parses_an_event_and_its_snapshot() {

@@ -2,9 +2,10 @@
 //! health. Handlers take the raw body, since the signature covers the exact bytes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
@@ -15,6 +16,7 @@ use paysync_engine::{now_ms, status};
 use paysync_store::Store;
 use serde_json::json;
 
+mod listen;
 mod opt_in;
 mod vendor_webhooks;
 
@@ -71,9 +73,21 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let header_timeout = Duration::from_secs(state.inner.config.server.header_timeout_secs);
+    listen::serve(listener, router(state), header_timeout, shutdown).await
+}
+
+impl AppState {
+    /// A request body within the server's size and time limits.
+    pub(crate) async fn read_body(&self, body: Body) -> Result<Bytes, listen::BodyRefused> {
+        let server = &self.inner.config.server;
+        listen::read_body(
+            body,
+            server.max_body_bytes,
+            Duration::from_secs(server.body_timeout_secs),
+        )
         .await
+    }
 }
 
 async fn stripe_webhook(
@@ -83,25 +97,41 @@ async fn stripe_webhook(
     body: Body,
 ) -> Response {
     let limit = state.inner.config.server.max_body_bytes;
-    let body = match axum::body::to_bytes(body, limit).await {
+    let body = match state.read_body(body).await {
         Ok(body) => body,
-        Err(e) => {
-            // Too large, or the client went away mid-body: either way nothing was stored.
-            tracing::warn!(%account, limit, error = %e, "webhook rejected: body unreadable or over the limit");
+        Err(refused) => {
+            // Too large, too slow, or the client went away mid-body: nothing was stored.
+            tracing::warn!(%account, limit, reason = refused.reason_code(), "webhook rejected: body over the limit, too slow or unreadable");
             if state.inner.config.account(&account).is_some() {
                 let _ = state
                     .inner
                     .store
-                    .record_rejection(&account, "body_too_large", now_ms())
+                    .record_rejection(&account, refused.reason_code(), now_ms())
                     .await;
             }
             return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                &format!("body over {limit} bytes or unreadable"),
+                refused.status(),
+                refused.reason_code(),
+                &refused.message(limit),
             );
         }
     };
+    // Two signature headers are ambiguous (which one did Stripe send?): refused.
+    if headers.get_all("stripe-signature").iter().count() > 1 {
+        tracing::warn!(%account, "webhook rejected: duplicate Stripe-Signature headers");
+        if state.inner.config.account(&account).is_some() {
+            let _ = state
+                .inner
+                .store
+                .record_rejection(&account, "duplicate_header", now_ms())
+                .await;
+        }
+        return error(
+            StatusCode::BAD_REQUEST,
+            "duplicate_header",
+            "more than one Stripe-Signature header",
+        );
+    }
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());

@@ -2,7 +2,7 @@
 //! button; only the POST it sends records the consent — mail scanners that fetch every link in a
 //! message must not subscribe anyone. A tampered link gets 400, an expired one 410, each logged.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -104,7 +104,17 @@ pub(crate) async fn show(State(state): State<AppState>, RawQuery(query): RawQuer
     )
 }
 
-pub(crate) async fn confirm(State(state): State<AppState>, body: Bytes) -> Response {
+pub(crate) async fn confirm(State(state): State<AppState>, body: Body) -> Response {
+    let body = match state.read_body(body).await {
+        Ok(body) => body,
+        Err(refused) => {
+            tracing::warn!(
+                reason = refused.reason_code(),
+                "opt-in confirmation refused: body over the limit, too slow or unreadable"
+            );
+            return page(refused.status(), "This link does not work", "");
+        }
+    };
     let token = token_of(&body);
     let claims = match check(&state, &token) {
         Ok(c) => c,

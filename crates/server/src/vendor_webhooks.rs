@@ -86,13 +86,16 @@ pub(crate) async fn destination_webhook(
         return Json(json!({ "ok": true })).into_response();
     }
     let limit = state.inner.config.server.max_body_bytes;
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        tracing::warn!(destination = %name, limit, "destination webhook rejected: body unreadable or over the limit");
-        return error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            &format!("body over {limit} bytes or unreadable"),
-        );
+    let body = match state.read_body(body).await {
+        Ok(body) => body,
+        Err(refused) => {
+            tracing::warn!(destination = %name, limit, reason = refused.reason_code(), "destination webhook rejected: body over the limit, too slow or unreadable");
+            return error(
+                refused.status(),
+                refused.reason_code(),
+                &refused.message(limit),
+            );
+        }
     };
     let parsed = match &dest.kind {
         DestinationKind::Mailchimp { list_id, .. } => parse_mailchimp(&body, list_id),

@@ -4,6 +4,7 @@
 mod delivery;
 mod erase;
 mod harness;
+mod hostile;
 mod ingestion;
 mod opt_in;
 mod signatures;
