@@ -78,6 +78,9 @@ fn request(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (
     (head, body.to_vec())
 }
 
+/// What is sent, its body, its headers, and the status expected.
+type Case<'a> = (&'a str, Vec<u8>, Vec<(&'a str, String)>, &'a str);
+
 #[test]
 fn every_public_endpoint_refuses_hostile_input_with_a_reason_and_stores_nothing() {
     let paysync = Paysync::new(&[AccountSpec {
@@ -149,7 +152,7 @@ fn every_public_endpoint_refuses_hostile_input_with_a_reason_and_stores_nothing(
         r#"{{"id":"evt_ok","object":"event","type":"customer.updated","created":{t},"livemode":false,"data":{{"object":{{"id":"cus_1","object":"customer"}}}}}}"#
     );
     let oversized = vec![b'x'; 70_000];
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, String)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "nested",
             nested.clone().into_bytes(),
