@@ -428,6 +428,24 @@ rate_limit_per_sec = 5
         raw.resolve(&env).map(|(c, _)| c)
     }
 
+    #[test]
+    fn debug_of_the_configuration_redacts_every_secret() {
+        let config = resolve("").expect("valid");
+        let shown = format!("{config:?} {:?}", config.destinations);
+        for secret in [
+            "sk_test_1".to_owned(),
+            "ab".repeat(32),
+            "0123-us6".to_owned(),
+            "WHSEC-value".to_owned(),
+            "CC_SECRET-value".to_owned(),
+            "CC_REFRESH-value".to_owned(),
+            "AC_TOKEN-value".to_owned(),
+        ] {
+            assert!(!shown.contains(&secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("REDACTED"), "{shown}");
+    }
+
     fn error_paths(extra: &str) -> Vec<String> {
         resolve(extra)
             .expect_err("invalid")

@@ -6,6 +6,7 @@ mod erase;
 mod harness;
 mod hostile;
 mod ingestion;
+mod leaks;
 mod opt_in;
 mod signatures;
 mod two_way;
