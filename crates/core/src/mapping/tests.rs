@@ -168,3 +168,24 @@ fn a_mapping_needs_exactly_one_source() {
             .is_err()
     );
 }
+
+#[test]
+fn templates_read_the_profile_and_nothing_else() {
+    // SAFETY: tests in this binary do not read this variable concurrently.
+    unsafe { std::env::set_var("PAYSYNC_TEMPLATE_CANARY", "canary-value") };
+    let p = person();
+    for template in [
+        "{{env.PAYSYNC_TEMPLATE_CANARY}}",
+        "{{PAYSYNC_TEMPLATE_CANARY}}",
+        "{{../../etc/passwd}}",
+        "{{/etc/passwd}}",
+        "{{config.stripe.api_key}}",
+        "{{metadata.__proto__}}",
+        "{{{{email}}}}",
+    ] {
+        let m = mapping(&format!("to = \"X\"\ntemplate = {template:?}"));
+        let value = m.value(&p).unwrap_or_default();
+        assert!(!value.contains("canary-value"), "{template} → {value}");
+        assert!(!value.contains("root:"), "{template} → {value}");
+    }
+}
