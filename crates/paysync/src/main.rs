@@ -11,6 +11,7 @@ mod log_cmd;
 mod opt_in_preview;
 mod preview;
 mod replay;
+mod rotate_key;
 mod serve;
 mod status;
 
@@ -83,6 +84,9 @@ enum Command {
     OptInPreview(opt_in_preview::Args),
     /// Send dead letters again (after fixing their cause).
     Replay(replay::Args),
+    /// Re-seal the secrets paysync keeps under a new master key (read from an environment
+    /// variable, PAYSYNC_NEW_MASTER_KEY by default).
+    RotateKey(rotate_key::Args),
     /// Check or create the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -132,6 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Log(args) => log_cmd::run(load::load(&cli.config)?, args).await?,
         Command::Consent(args) => consent_cmd::run(load::load(&cli.config)?, args).await?,
         Command::OptInPreview(args) => opt_in_preview::run(load::load(&cli.config)?, args).await?,
+        Command::RotateKey(args) => rotate_key::run(load::load(&cli.config)?, args).await?,
         Command::Erase(args) => return erase::run(load::load(&cli.config)?, args).await,
     }
     Ok(ExitCode::SUCCESS)

@@ -156,6 +156,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_secret(&self, name: &str) -> Result<Option<SecretString>>;
     /// Forgets the secret stored under `name` (a no-op when there is none).
     async fn delete_secret(&self, name: &str) -> Result<()>;
+    /// Re-seals every stored secret under `new`, in one transaction; the store's own key must be
+    /// the one they were sealed with. Returns how many were re-sealed.
+    async fn reseal_secrets(&self, new: SecretKey, at: UnixMs) -> Result<usize>;
     /// Records an unsubscribe learnt from a destination: a suppression, a ledger row, the
     /// destination's acknowledged states corrected, the person dirty. False when already known.
     async fn record_unsubscribe(&self, unsubscribe: Unsubscribe) -> Result<bool>;

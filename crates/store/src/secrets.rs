@@ -95,6 +95,26 @@ pub(crate) fn get(conn: &Connection, key: &SecretKey, name: &str) -> Result<Opti
         .map_err(|_| refused())
 }
 
+/// Re-seals every stored secret under `new` (each opened with `old` first): all or nothing, in
+/// the caller's transaction. Returns how many were re-sealed.
+pub(crate) fn reseal(
+    conn: &Connection,
+    old: &SecretKey,
+    new: &SecretKey,
+    at: i64,
+) -> Result<usize> {
+    let names: Vec<String> = conn
+        .prepare("SELECT name FROM secrets ORDER BY name")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for name in &names {
+        let value = get(conn, old, name)?
+            .ok_or_else(|| StoreError::Secret(format!("secret {name:?} vanished")))?;
+        put(conn, new, name, &value, at)?;
+    }
+    Ok(names.len())
+}
+
 pub(crate) fn delete(conn: &Connection, name: &str) -> Result<()> {
     conn.prepare_cached("DELETE FROM secrets WHERE name = ?1")?
         .execute([name])?;
@@ -123,6 +143,31 @@ mod tests {
             format!("{:?}", SecretKey::from_hex(KEY).unwrap()),
             "SecretKey(..)"
         );
+    }
+
+    #[test]
+    fn resealing_moves_every_secret_to_the_new_key_or_none() {
+        let c = conn();
+        let old = SecretKey::from_hex(&"11".repeat(32)).unwrap();
+        let new = SecretKey::from_hex(&"22".repeat(32)).unwrap();
+        for name in ["a", "b"] {
+            put(
+                &c,
+                &old,
+                name,
+                &SecretString::from(format!("value-{name}")),
+                1,
+            )
+            .unwrap();
+        }
+        // With the wrong old key nothing is written (the caller's transaction rolls back).
+        assert!(reseal(&c, &new, &old, 2).is_err());
+        assert_eq!(reseal(&c, &old, &new, 2).unwrap(), 2);
+        assert_eq!(
+            get(&c, &new, "b").unwrap().unwrap().expose_secret(),
+            "value-b"
+        );
+        assert!(get(&c, &old, "a").is_err(), "the old key opens nothing");
     }
 
     #[test]

@@ -887,6 +887,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn reseal_secrets(&self, new: crate::SecretKey, at: UnixMs) -> Result<usize> {
+        let old = self.secret_key()?;
+        self.write(move |conn| crate::secrets::reseal(conn, &old, &new, at))
+            .await
+    }
+
     async fn delete_secret(&self, name: &str) -> Result<()> {
         let name = name.to_owned();
         self.write(move |conn| crate::secrets::delete(conn, &name))

@@ -160,3 +160,43 @@ fn no_secret_appears_in_logs_outputs_or_the_database() {
         }
     }
 }
+
+#[test]
+fn rotate_key_reseals_stored_secrets_under_the_new_key() {
+    use paysync_store::{SecretKey, SqliteStore, Store};
+    let paysync = Paysync::one_account("http://127.0.0.1:9", SECRET, "");
+    let db = paysync.dir.path().join("paysync.db");
+    let (old, new) = ("11".repeat(32), "22".repeat(32));
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let open = |hex: &str| {
+        let store = rt
+            .block_on(SqliteStore::open(&db, 0))
+            .expect("store")
+            .with_secret_key(SecretKey::from_hex(hex).expect("key"));
+        std::sync::Arc::new(store)
+    };
+    let token = secrecy::SecretString::from("leakcheck-rotating-token".to_owned());
+    rt.block_on(open(&old).put_secret("destination/cc/oauth", &token, 1))
+        .expect("sealed");
+
+    paysync.set_env("PAYSYNC_MASTER_KEY", &old);
+    // A bad new key changes nothing.
+    paysync.set_env("PAYSYNC_NEW_MASTER_KEY", "not-hex");
+    let refused = paysync.command().arg("rotate-key").output().expect("run");
+    assert!(!refused.status.success());
+    paysync.set_env("PAYSYNC_NEW_MASTER_KEY", &new);
+    let out = paysync.run(&["rotate-key"]);
+    assert!(out.contains("re-sealed 1 secret"), "{out}");
+    assert!(!out.contains(&new) && !out.contains(&old));
+
+    use secrecy::ExposeSecret;
+    let opened = rt
+        .block_on(open(&new).get_secret("destination/cc/oauth"))
+        .expect("opens with the new key")
+        .expect("there");
+    assert_eq!(opened.expose_secret(), "leakcheck-rotating-token");
+    assert!(
+        rt.block_on(open(&old).get_secret("destination/cc/oauth"))
+            .is_err()
+    );
+}
