@@ -65,6 +65,9 @@ pub struct ServerConfig {
     pub header_timeout_secs: u64,
     /// A request body not received within this many seconds is refused (408).
     pub body_timeout_secs: u64,
+    /// `env:NAME` of the bearer token `/status` and `/metrics` ask for. Unset: they answer
+    /// only clients on this machine (loopback).
+    pub api_token: Option<String>,
     /// The URL people reach paysync at (`https://paysync.example.com`): opt-in confirmation
     /// links point there.
     pub public_url: Option<String>,
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             signature_tolerance_secs: 300,
             header_timeout_secs: 10,
             body_timeout_secs: 30,
+            api_token: None,
             public_url: None,
         }
     }
@@ -195,6 +199,8 @@ pub struct Config {
     pub mail: Option<SmtpServer>,
     /// `store.secret_key`, resolved: 64 hex characters.
     pub secret_key: Option<SecretString>,
+    /// `server.api_token`, resolved.
+    pub api_token: Option<SecretString>,
 }
 
 impl Config {
@@ -437,6 +443,14 @@ impl RawConfig {
                 );
             }
         }
+        let api_token = self.server.api_token.as_deref().and_then(|raw| {
+            let token = resolve_secret(raw, "server.api_token", env, &mut problems)?;
+            if token.expose_secret().len() < 16 {
+                problems.error("server.api_token", "must be at least 16 characters");
+                return None;
+            }
+            Some(token)
+        });
         let problems = problems.0;
         if problems.iter().any(|p| p.severity == Severity::Error) {
             return Err(problems);
@@ -452,6 +466,7 @@ impl RawConfig {
             consent: self.consent.clone(),
             mail,
             secret_key,
+            api_token,
         };
         Ok((config, problems))
     }

@@ -87,6 +87,8 @@ pub struct HttpSettings {
     /// Timeout of one attempt, from connecting to reading the whole body.
     pub timeout: Duration,
     pub retry: RetryPolicy,
+    /// The name calls are counted under in `/metrics` (the destination's); empty: the vendor's.
+    pub metrics_label: String,
 }
 
 /// Supplies the credentials of each attempt.
@@ -193,6 +195,8 @@ struct Inner {
     retry: RetryPolicy,
     auth: Arc<dyn Authorizer>,
     decode: ErrorDecoder,
+    /// What calls are counted under (`crate::metrics`).
+    metrics_label: String,
 }
 
 impl std::fmt::Debug for HttpCore {
@@ -259,6 +263,11 @@ impl HttpCore {
                 retry: settings.retry.clone(),
                 auth,
                 decode,
+                metrics_label: if settings.metrics_label.is_empty() {
+                    vendor.name().to_owned()
+                } else {
+                    settings.metrics_label.clone()
+                },
             }),
         })
     }
@@ -367,7 +376,14 @@ impl HttpCore {
                     Some(Body::Form(pairs)) => rb = rb.form(pairs),
                     None => {}
                 }
-                attempt(inner.vendor, inner.decode, rb, &method, &url).await
+                let started = std::time::Instant::now();
+                let result = attempt(inner.vendor, inner.decode, rb, &method, &url).await;
+                let status = match &result {
+                    Ok(r) => Some(r.status),
+                    Err(e) => e.status,
+                };
+                crate::metrics::record(&inner.metrics_label, status, started.elapsed());
+                result
             };
             let error = match attempt {
                 Ok(response) => return Ok(response),
@@ -512,6 +528,7 @@ mod tests {
                 max_concurrency: 0,
                 timeout: Duration::from_secs(5),
                 retry: RetryPolicy::default(),
+                metrics_label: String::new(),
             },
             Arc::new(
                 StaticAuth::new(
@@ -563,6 +580,7 @@ mod tests {
                     max_concurrency: 10,
                     timeout: Duration::from_secs(1),
                     retry: RetryPolicy::default(),
+                    metrics_label: String::new(),
                 },
                 Arc::new(
                     StaticAuth::new(

@@ -22,6 +22,7 @@ pub mod destination;
 pub mod error;
 pub mod http;
 pub mod mailchimp;
+pub mod metrics;
 pub mod op;
 pub mod poll;
 pub mod timefmt;

@@ -53,6 +53,7 @@ pub async fn connector(
                 oauth.token_url = url.clone();
             }
             let mut c = ConstantContactConfig::new(oauth, token_store);
+            c.http.metrics_label = cfg.name.clone();
             if let Some(base) = api_base {
                 c.api_base = base.clone();
             }
@@ -74,6 +75,7 @@ pub async fn connector(
             deep_data,
         } => {
             let mut c = ActiveCampaignConfig::new(api_url.clone(), api_token.clone());
+            c.http.metrics_label = cfg.name.clone();
             if *deep_data {
                 c.deep_data = Some(DeepDataConfig {
                     service: "paysync".into(),
@@ -94,6 +96,7 @@ pub async fn connector(
             api_base,
         } => {
             let mut c = MailchimpConfig::new(api_key.clone(), ListId(list_id.clone()));
+            c.http.metrics_label = cfg.name.clone();
             c.api_base = api_base.clone();
             if let Some(rate) = cfg.rate_limit_per_sec {
                 c.http.requests_per_second = rate;

@@ -15,7 +15,7 @@
 
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use paysync_core::UnixMs;
@@ -83,6 +83,25 @@ pub struct RoundStats {
     pub dead: usize,
 }
 
+/// What a worker has settled since the process started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct DeliveryTotals {
+    pub ops: AtomicU64,
+    pub rows_done: AtomicU64,
+    pub rows_retried: AtomicU64,
+    pub rows_dead: AtomicU64,
+}
+
+impl DeliveryTotals {
+    fn add(&self, round: &RoundStats) {
+        let add = |n: &AtomicU64, v: usize| n.fetch_add(v as u64, Ordering::Relaxed);
+        add(&self.ops, round.ops);
+        add(&self.rows_done, round.done);
+        add(&self.rows_retried, round.retried);
+        add(&self.rows_dead, round.dead);
+    }
+}
+
 /// The worker of one destination.
 pub struct Deliverer {
     pub store: Arc<dyn Store>,
@@ -101,6 +120,7 @@ pub struct Deliverer {
     pub wake: Arc<Notify>,
     /// Where dead letters, pauses and finished bulk imports are reported.
     pub alerter: Option<Alerter>,
+    pub totals: DeliveryTotals,
 }
 
 /// Why a row was not settled in full.
@@ -137,6 +157,7 @@ impl Deliverer {
             paused_until: AtomicI64::new(0),
             wake: Arc::new(Notify::new()),
             alerter: None,
+            totals: DeliveryTotals::default(),
         }
     }
 
@@ -271,6 +292,7 @@ impl Deliverer {
                 alerter.raise(alert).await;
             }
         }
+        self.totals.add(&stats);
         Ok(stats)
     }
 

@@ -54,7 +54,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!(account = %account.name, mode = %account.mode, url = %format!("http://{addr}/webhooks/stripe/{}", account.name), "webhook endpoint ready");
     }
     tracing::info!(%addr, "paysync serving; status at /status");
-    let state = AppState::new(store, config, wakeups, syncs.feed_wakeups.clone());
+    let state = AppState::new(store, config, wakeups, &syncs);
     paysync_server::serve(listener, state, shutdown_signal()).await?;
     let _ = stop.send(true);
     // Loops finish their round; a delivery round can be long (an asynchronous bulk import), so

@@ -15,19 +15,9 @@ use paysync_engine::unsubscribes::ConsentSink;
 use secrecy::ExposeSecret;
 use serde_json::json;
 
-use crate::{AppState, error};
+use crate::{AppState, error, same_secret};
 
 const SOURCE: &str = "destination_webhook";
-
-/// Equal without an early exit (only the length can show through).
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    given.len() == expected.len()
-        && given
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
 
 fn secret_of(query: Option<&str>) -> Option<String> {
     form_urlencoded::parse(query?.as_bytes())

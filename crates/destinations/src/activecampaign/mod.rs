@@ -97,6 +97,7 @@ impl ActiveCampaignConfig {
                 max_concurrency: REQUESTS_PER_SECOND as usize,
                 timeout: Duration::from_secs(30),
                 retry: RetryPolicy::default(),
+                metrics_label: String::new(),
             },
             poll: PollPolicy::default(),
             list_sender_url: "https://paysync.invalid".into(),

@@ -124,6 +124,7 @@ impl ConstantContactConfig {
                 max_concurrency: REQUESTS_PER_SECOND as usize,
                 timeout: Duration::from_secs(30),
                 retry: RetryPolicy::default(),
+                metrics_label: String::new(),
             },
             poll: PollPolicy::default(),
             default_list: None,

@@ -99,6 +99,7 @@ impl MailchimpConfig {
                 max_concurrency: MAX_CONNECTIONS,
                 timeout: Duration::from_secs(120),
                 retry: RetryPolicy::default(),
+                metrics_label: String::new(),
             },
             poll: PollPolicy::default(),
             tags_trigger_automations: true,

@@ -26,6 +26,7 @@ pub fn fast_http(rps: u32, concurrency: usize) -> HttpSettings {
             backoff_cap: Duration::from_millis(500),
             max_wait: Duration::from_secs(5),
         },
+        metrics_label: String::new(),
     }
 }
 

@@ -316,3 +316,56 @@ fn every_public_endpoint_refuses_hostile_input_with_a_reason_and_stores_nothing(
     let (head, body) = request("GET", "/healthz", &[], b"");
     assert!(status_line(&raw(port, &head, &body, wait).0).contains("200"));
 }
+
+#[test]
+fn operator_endpoints_ask_for_the_token_and_health_checks_do_not() {
+    let token = "operator-token-0123456789";
+    let paysync = Paysync::new(&[AccountSpec {
+        name: "main",
+        api_base: "http://127.0.0.1:9",
+        secrets: &[SECRET],
+        extra: "",
+    }]);
+    paysync.set_env("PAYSYNC_SERVER__API_TOKEN", "env:TEST_API_TOKEN");
+    paysync.set_env("TEST_API_TOKEN", token);
+    let _server = paysync.serve();
+    let client = http::blocking_client();
+    let get = |path: &str, auth: Option<&str>| {
+        let mut r = client.get(paysync.url(path));
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send().expect("get")
+    };
+    for path in ["/status", "/metrics"] {
+        assert_eq!(get(path, None).status, 401, "{path}");
+        assert_eq!(get(path, Some("Bearer wrong")).status, 401, "{path}");
+        assert_eq!(get(path, Some(token)).status, 401, "{path}: not a bearer");
+        assert_eq!(
+            get(path, Some(&format!("Bearer {token}"))).status,
+            200,
+            "{path}"
+        );
+    }
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(get(path, None).status, 200, "{path}");
+    }
+    // A refused webhook shows in the metrics.
+    let refused = client
+        .post(paysync.url("/webhooks/stripe/main"))
+        .body("{}")
+        .send()
+        .expect("post");
+    assert_eq!(refused.status, 400);
+    let metrics = get("/metrics", Some(&format!("Bearer {token}"))).body;
+    for needle in [
+        "# TYPE paysync_webhook_events gauge",
+        "paysync_webhook_events{account=\"main\"} 0",
+        "paysync_webhook_rejections_total{account=\"main\",reason=\"missing_header\"} 1",
+        "paysync_events_pending{account=\"main\"} 0",
+        "# TYPE paysync_destination_request_seconds histogram",
+    ] {
+        assert!(metrics.contains(needle), "no {needle:?} in\n{metrics}");
+    }
+    assert!(!paysync.serve_log().contains(token));
+}
