@@ -16,7 +16,7 @@ use serde_json::json;
 use crate::{AppState, error, same_secret};
 
 /// Whether the request may read operator data; the refusal to answer otherwise.
-fn allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
+fn allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Box<Response>> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -31,11 +31,11 @@ fn allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<()
         return Ok(());
     }
     tracing::warn!(%peer, "operator endpoint refused: no or wrong token");
-    Err(error(
+    Err(Box::new(error(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
         "a bearer token (server.api_token) is required",
-    ))
+    )))
 }
 
 pub(crate) async fn status_json(
@@ -44,7 +44,7 @@ pub(crate) async fn status_json(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = allowed(&state, peer, &headers) {
-        return refused;
+        return *refused;
     }
     let mut accounts = Vec::new();
     for account in &state.inner.config.accounts {
@@ -87,7 +87,7 @@ pub(crate) async fn metrics(
     headers: HeaderMap,
 ) -> Response {
     if let Err(refused) = allowed(&state, peer, &headers) {
-        return refused;
+        return *refused;
     }
     match render(&state).await {
         Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
