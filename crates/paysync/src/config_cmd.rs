@@ -28,6 +28,9 @@ const TEMPLATE: &str = r#"# paysync configuration. Every key can be overridden f
 listen = "127.0.0.1:8080"
 # max_body_bytes = 1048576
 # signature_tolerance_secs = 300
+# header_timeout_secs = 10           # slow clients are disconnected
+# body_timeout_secs = 30
+# api_token = "env:PAYSYNC_API_TOKEN"  # bearer token for /status and /metrics (else loopback only)
 
 [store]
 path = "paysync.db"
