@@ -13,6 +13,7 @@ pub mod object;
 pub mod ops;
 pub mod profile;
 pub mod reconcile;
+pub mod report;
 pub mod segments;
 pub mod two_way;
 pub mod version;

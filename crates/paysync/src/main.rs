@@ -11,6 +11,7 @@ mod log_cmd;
 mod opt_in_preview;
 mod preview;
 mod replay;
+mod report;
 mod rotate_key;
 mod serve;
 mod status;
@@ -77,6 +78,8 @@ enum Command {
     Log(log_cmd::Args),
     /// Export the consent ledger (CSV, or JSON lines): unsubscribes learnt, suppressions.
     Consent(consent_cmd::Args),
+    /// The contacts report: payment facts, segment memberships and consent per person (CSV).
+    Report(report::Args),
     /// Erase a person: delete them from every destination and from paysync's store, with a
     /// receipt per system.
     Erase(erase::Args),
@@ -136,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Log(args) => log_cmd::run(load::load(&cli.config)?, args).await?,
         Command::Consent(args) => consent_cmd::run(load::load(&cli.config)?, args).await?,
         Command::OptInPreview(args) => opt_in_preview::run(load::load(&cli.config)?, args).await?,
+        Command::Report(args) => report::run(load::load(&cli.config)?, args).await?,
         Command::RotateKey(args) => rotate_key::run(load::load(&cli.config)?, args).await?,
         Command::Erase(args) => return erase::run(load::load(&cli.config)?, args).await,
     }

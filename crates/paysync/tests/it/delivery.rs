@@ -271,6 +271,47 @@ fn the_sdks_activity_arrives_in_mailchimp_as_the_rules_say() {
     let errors: Value =
         serde_json::from_str(&paysync.run(&["log", "--level", "error", "--json"])).expect("log");
     assert_eq!(errors, serde_json::json!([]));
+
+    // The contacts report: one row per person, with the tags the rules give them.
+    let (people, _) = expected_tags(&manifest);
+    let report: Vec<Value> = paysync
+        .run(&["report", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("report line"))
+        .collect();
+    for (email, tags) in &people {
+        let rows: Vec<&Value> = report
+            .iter()
+            .filter(|r| r["email"] == email.as_str())
+            .collect();
+        assert_eq!(rows.len(), 1, "{email}: {rows:?}");
+        let reported: BTreeSet<&str> = rows[0]["to-mc:tags"]
+            .as_str()
+            .unwrap_or_default()
+            .split("; ")
+            .collect();
+        for tag in tags {
+            assert!(
+                reported.contains(tag),
+                "{email}: {tag} missing from {reported:?}"
+            );
+        }
+        assert!(
+            rows[0]["customers"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("cus_"))
+        );
+    }
+    let csv = paysync.run(&["report"]);
+    assert!(
+        csv.starts_with("account,email,customers,paid,refunded,"),
+        "{csv}"
+    );
+    assert_eq!(
+        csv.lines().count(),
+        report.len() + 1,
+        "a header and a line per person"
+    );
 }
 
 #[test]
