@@ -6,7 +6,8 @@
 //!   default 2 s coalescing window and with 250 ms.
 //! - `economy`: 100 customers, each getting a burst of 10 events; destination API calls against a
 //!   naive forwarder's one call per event.
-//! - `backfill`: N customers (default 100,000; `BENCH_CUSTOMERS`) seeded in the Stripe emulator,
+//! - `backfill`: N customers (default 100,000; `BENCH_CUSTOMERS`; `BENCH_DESTINATIONS` picks
+//!   destinations) seeded in the Stripe emulator,
 //!   `paysync backfill`, then `paysync serve` until every contact is delivered, per destination:
 //!   wall time, API calls, the lower bound the vendor's limits allow, peak RSS of paysync.
 //!
@@ -60,8 +61,11 @@ fn main() {
             "| destination | contacts | backfill (s) | deliver (s) | lower bound (s) | API calls | minimal calls | peak RSS backfill (MB) | peak RSS serve (MB) |"
         );
         println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        // BENCH_DESTINATIONS=mailchimp,constant-contact runs some of them only.
+        let only = std::env::var("BENCH_DESTINATIONS").unwrap_or_default();
         let breakdowns: Vec<String> = ["mailchimp", "activecampaign", "constant-contact"]
             .into_iter()
+            .filter(|d| only.is_empty() || only.split(',').any(|o| o.trim() == *d))
             .map(|dest| backfill(&rt, dest, n))
             .collect();
         println!("\nAPI calls by endpoint:\n");
