@@ -240,13 +240,13 @@ async fn bulk_imports_split_by_count_and_bytes() {
         .collect();
     let out = ac.upsert_contacts(&by_count).await;
     assert_all_ok(&out);
-    assert_eq!(
-        emu.emulator
-            .requests()
-            .count("POST /api/3/import/bulk_import"),
-        3,
-        "⌈600 / 250⌉"
-    );
+    // Imports the emulator accepted (a request throttled and retried under load is one).
+    let imports = || {
+        emu.emulator.state_json()["imports"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    assert_eq!(imports(), 3, "⌈600 / 250⌉");
 
     let note = "x".repeat(3_000);
     let by_bytes: Vec<_> = (0..240)
@@ -259,9 +259,7 @@ async fn bulk_imports_split_by_count_and_bytes() {
     let out = ac.upsert_contacts(&by_bytes).await;
     assert_all_ok(&out);
     assert_eq!(
-        emu.emulator
-            .requests()
-            .count("POST /api/3/import/bulk_import"),
+        imports(),
         5,
         "240 × 3 kB is over 400,000 bytes: two more imports"
     );
