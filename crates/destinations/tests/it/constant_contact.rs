@@ -448,10 +448,15 @@ async fn imports_for_several_list_sets_are_awaited_together() {
             .count("GET /v3/activities/{activity_id}");
     assert_all_ok(&cc.upsert_contacts(&contacts).await);
     let requests = emu.emulator.requests();
-    assert_eq!(
-        requests.count("POST /v3/activities/contacts_json_import"),
-        6
-    );
+    // Imports the emulator accepted (a request throttled and retried under load is one).
+    let imports = emu.emulator.state_json(false)["activities"]
+        .as_array()
+        .map_or(0, |a| {
+            a.iter()
+                .filter(|x| x["type"] == "contacts_json_import")
+                .count()
+        });
+    assert_eq!(imports, 6);
     let reads = requests.count("GET /v3/activities")
         + requests.count("GET /v3/activities/{activity_id}")
         - reads_before;
