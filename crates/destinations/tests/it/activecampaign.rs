@@ -389,22 +389,7 @@ async fn deleting_a_contact_leaves_nothing_of_it_and_archive_is_refused() {
 #[tokio::test]
 async fn records_purchases_as_deep_data() {
     let (emu, ac) = setup().await;
-    let purchase = Purchase {
-        email: email("buyer@example.com"),
-        customer_ref: "cus_1".into(),
-        order_ref: "ch_1".into(),
-        total_cents: 4_900,
-        currency: "usd".into(),
-        created_at_ms: 1_700_000_000_000,
-        items: vec![PurchaseItem {
-            product_ref: "prod_1".into(),
-            name: "Pogo stick".into(),
-            unit_price_cents: 4_900,
-            quantity: 1,
-        }],
-        realtime: true,
-        accepts_marketing: true,
-    };
+    let purchase = purchase("buyer@example.com");
     let out = ac.record_purchases(std::slice::from_ref(&purchase)).await;
     assert_all_ok(&out);
     let state = emu.emulator.state_json().to_string();

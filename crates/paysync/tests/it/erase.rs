@@ -2,6 +2,14 @@
 //! Constant Contact is removed from the three emulators and from paysync's database file, with a
 //! receipt per system, and is not synced again when Stripe's history is read once more.
 
+use paysync_emulators::EmulatorHandle;
+use paysync_emulators::activecampaign::{
+    ActiveCampaignConfig, ActiveCampaignEmulator, serve_activecampaign,
+};
+use paysync_emulators::constant_contact::{
+    ConstantContactConfig, ConstantContactEmulator, OAuthClient, serve_constant_contact,
+};
+
 use crate::delivery::{KEY, Mailchimp, SECRET, expected_tags, wait_for_delivery};
 use crate::harness::*;
 
@@ -30,48 +38,82 @@ fn database_files_hold(paysync: &Paysync, email: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn erase_leaves_no_trace_in_the_destinations_or_the_database() {
-    let mc = Mailchimp::start();
-    let stripe = Localstripe::start();
-    let ac = mc
-        ._rt
-        .block_on(paysync_emulators::activecampaign::serve_activecampaign(
-            paysync_emulators::activecampaign::ActiveCampaignConfig::default(),
-        ))
-        .expect("activecampaign emulator");
-    let cc = mc
-        ._rt
-        .block_on(paysync_emulators::constant_contact::serve_constant_contact(
-            paysync_emulators::constant_contact::ConstantContactConfig::default(),
-        ))
-        .expect("constant contact emulator");
-    let cc_refresh = cc
-        .emulator
-        .issue_token()
-        .refresh_token
-        .expect("refresh token");
-    let config = mc.config()
-        + &format!(
+/// ActiveCampaign (with Deep Data) and Constant Contact beside a test's Mailchimp, each with a
+/// sync: their emulators, the configuration and the environment paysync needs for them.
+pub(crate) struct OtherDestinations {
+    pub(crate) ac: EmulatorHandle<ActiveCampaignEmulator>,
+    pub(crate) cc: EmulatorHandle<ConstantContactEmulator>,
+    cc_client: OAuthClient,
+    cc_refresh: String,
+}
+
+impl OtherDestinations {
+    pub(crate) fn start(mc: &Mailchimp, cc_client: OAuthClient) -> Self {
+        let ac = mc
+            ._rt
+            .block_on(serve_activecampaign(ActiveCampaignConfig::default()))
+            .expect("activecampaign emulator");
+        let cc = mc
+            ._rt
+            .block_on(serve_constant_contact(ConstantContactConfig {
+                clients: vec![cc_client.clone()],
+                ..ConstantContactConfig::default()
+            }))
+            .expect("constant contact emulator");
+        let cc_refresh = cc
+            .emulator
+            .issue_token()
+            .refresh_token
+            .expect("refresh token");
+        OtherDestinations {
+            ac,
+            cc,
+            cc_client,
+            cc_refresh,
+        }
+    }
+
+    /// The `[[destinations]]` and `[[syncs]]` of both.
+    pub(crate) fn config(&self) -> String {
+        format!(
             "\n[[destinations]]\nname = \"ac\"\nkind = \"activecampaign\"\napi_url = \"{ac}\"\n\
              api_token = \"env:TEST_AC_TOKEN\"\ndeep_data = true\n\
              \n[[syncs]]\nname = \"to-ac\"\ndestination = \"ac\"\ncoalesce_ms = 200\n\
              event_tags = {{}}\n\
              \n[[destinations]]\nname = \"cc\"\nkind = \"constant_contact\"\n\
              api_base = \"{cc}/v3\"\nauthorize_url = \"{cc}/oauth2/default/v1/authorize\"\n\
-             token_url = \"{cc}/oauth2/default/v1/token\"\nclient_id = \"paysync-cc-client\"\n\
+             token_url = \"{cc}/oauth2/default/v1/token\"\nclient_id = \"{client}\"\n\
              client_secret = \"env:TEST_CC_SECRET\"\nredirect_uri = \"http://127.0.0.1/cb\"\n\
              refresh_token = \"env:TEST_CC_REFRESH\"\ndefault_list = \"Stripe customers\"\n\
              \n[[syncs]]\nname = \"to-cc\"\ndestination = \"cc\"\nconsent = \"subscribed\"\n\
              coalesce_ms = 200\npayment_activity_lists = true\n",
-            ac = ac.url(),
-            cc = cc.url(),
-        );
+            ac = self.ac.url(),
+            cc = self.cc.url(),
+            client = self.cc_client.client_id,
+        )
+    }
+
+    /// Their credentials, and the master key Constant Contact's tokens are sealed with.
+    pub(crate) fn set_env(&self, paysync: &Paysync, ac_token: &str) {
+        paysync.set_env("TEST_AC_TOKEN", ac_token);
+        paysync.set_env("TEST_CC_SECRET", &self.cc_client.client_secret);
+        paysync.set_env("TEST_CC_REFRESH", &self.cc_refresh);
+    }
+
+    pub(crate) fn cc_refresh(&self) -> &str {
+        &self.cc_refresh
+    }
+}
+
+#[test]
+fn erase_leaves_no_trace_in_the_destinations_or_the_database() {
+    let mc = Mailchimp::start();
+    let stripe = Localstripe::start();
+    let others = OtherDestinations::start(&mc, OAuthClient::default());
+    let config = mc.config() + &others.config();
     let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
     paysync.set_env("TEST_MC_KEY", KEY);
-    paysync.set_env("TEST_AC_TOKEN", "ac-token");
-    paysync.set_env("TEST_CC_SECRET", "paysync-cc-secret");
-    paysync.set_env("TEST_CC_REFRESH", &cc_refresh);
+    others.set_env(&paysync, "ac-token");
     paysync.set_env("PAYSYNC_MASTER_KEY", &"ab".repeat(32));
     let _server = paysync.serve();
     let hook = paysync.url("/webhooks/stripe/main");
@@ -88,8 +130,8 @@ fn erase_leaves_no_trace_in_the_destinations_or_the_database() {
         .expect("a paying person");
     let email = email.clone();
     let mc_state = || mc.emu.emulator.state_json().to_string();
-    let ac_state = || ac.emulator.state_json().to_string();
-    let cc_state = || cc.emulator.state_json(true).to_string();
+    let ac_state = || others.ac.emulator.state_json().to_string();
+    let cc_state = || others.cc.emulator.state_json(true).to_string();
     assert!(holds_address(mc_state().as_bytes(), &email));
     assert!(holds_address(ac_state().as_bytes(), &email));
     assert!(holds_address(cc_state().as_bytes(), &email));

@@ -6,9 +6,10 @@
 
 use std::process::Output;
 
-use paysync_emulators::constant_contact::{ConstantContactConfig, OAuthClient};
+use paysync_emulators::constant_contact::OAuthClient;
 
 use crate::delivery::{Mailchimp, SECRET, wait_for_delivery};
+use crate::erase::OtherDestinations;
 use crate::harness::*;
 
 const STRIPE_KEY: &str = "sk_test_leakcheckStripeKey8c1f";
@@ -31,57 +32,27 @@ fn text(out: &Output) -> String {
 fn no_secret_appears_in_logs_outputs_or_the_database() {
     let mc = Mailchimp::start();
     let stripe = Localstripe::start();
-    let ac = mc
-        ._rt
-        .block_on(paysync_emulators::activecampaign::serve_activecampaign(
-            paysync_emulators::activecampaign::ActiveCampaignConfig::default(),
-        ))
-        .expect("activecampaign emulator");
-    let cc = mc
-        ._rt
-        .block_on(paysync_emulators::constant_contact::serve_constant_contact(
-            ConstantContactConfig {
-                clients: vec![OAuthClient {
-                    client_secret: CC_CLIENT_SECRET.into(),
-                    ..OAuthClient::default()
-                }],
-                ..ConstantContactConfig::default()
-            },
-        ))
-        .expect("constant contact emulator");
-    let cc_refresh = cc
-        .emulator
-        .issue_token()
-        .refresh_token
-        .expect("refresh token");
+    let others = OtherDestinations::start(
+        &mc,
+        OAuthClient {
+            client_secret: CC_CLIENT_SECRET.into(),
+            ..OAuthClient::default()
+        },
+    );
+    let cc_refresh = others.cc_refresh().to_owned();
     let config = mc.config().replace(
         "api_base = ",
         "webhook_secret = \"env:TEST_MC_HOOK\"\napi_base = ",
-    ) + &format!(
-        "\n[[destinations]]\nname = \"ac\"\nkind = \"activecampaign\"\napi_url = \"{ac}\"\n\
-         api_token = \"env:TEST_AC_TOKEN\"\ndeep_data = true\n\
-         \n[[syncs]]\nname = \"to-ac\"\ndestination = \"ac\"\ncoalesce_ms = 200\nevent_tags = {{}}\n\
-         \n[[destinations]]\nname = \"cc\"\nkind = \"constant_contact\"\napi_base = \"{cc}/v3\"\n\
-         authorize_url = \"{cc}/oauth2/default/v1/authorize\"\n\
-         token_url = \"{cc}/oauth2/default/v1/token\"\nclient_id = \"paysync-cc-client\"\n\
-         client_secret = \"env:TEST_CC_SECRET\"\nredirect_uri = \"http://127.0.0.1/cb\"\n\
-         refresh_token = \"env:TEST_CC_REFRESH\"\ndefault_list = \"Stripe customers\"\n\
-         \n[[syncs]]\nname = \"to-cc\"\ndestination = \"cc\"\nconsent = \"subscribed\"\n\
-         coalesce_ms = 200\npayment_activity_lists = true\n\
-         \n[alerts.email]\nsmtp_url = \"smtp://127.0.0.1:9\"\nusername = \"paysync\"\n\
-         password = \"env:TEST_SMTP_PASSWORD\"\nfrom = \"paysync@example.com\"\n\
-         to = [\"ops@example.com\"]\n",
-        ac = ac.url(),
-        cc = cc.url(),
-    );
+    ) + &others.config()
+        + "\n[alerts.email]\nsmtp_url = \"smtp://127.0.0.1:9\"\nusername = \"paysync\"\n\
+           password = \"env:TEST_SMTP_PASSWORD\"\nfrom = \"paysync@example.com\"\n\
+           to = [\"ops@example.com\"]\n";
     let paysync = Paysync::one_account(&stripe.url, SECRET, &config);
+    others.set_env(&paysync, AC_TOKEN);
     for (name, value) in [
         ("TEST_STRIPE_KEY", STRIPE_KEY),
         ("TEST_MC_KEY", MC_KEY),
         ("TEST_MC_HOOK", HOOK_SECRET),
-        ("TEST_AC_TOKEN", AC_TOKEN),
-        ("TEST_CC_SECRET", CC_CLIENT_SECRET),
-        ("TEST_CC_REFRESH", &cc_refresh),
         ("TEST_SMTP_PASSWORD", SMTP_PASSWORD),
         ("PAYSYNC_MASTER_KEY", MASTER_KEY),
         ("RUST_LOG", "debug"),
