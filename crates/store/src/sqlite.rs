@@ -102,15 +102,41 @@ fn configure(conn: &Connection) -> Result<()> {
     // which is what answering a webhook with 2xx promises.
     // Switching the journal mode takes an exclusive lock, so only do it on a new database: a
     // second process (`paysync status` beside `serve`) must open without contending.
-    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-    }
+    switch_to_wal(conn)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Statement journals and sorts in memory, not in temporary files.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
+}
+
+/// Puts the database in WAL mode unless it already is. Two processes creating the same new
+/// database at once (`backfill` beside a `status`) both hold a shared lock when they ask for the
+/// exclusive one the switch needs; SQLite answers one of them BUSY at once, without its busy
+/// handler (it would deadlock), so the switch is retried here until the busy timeout.
+fn switch_to_wal(conn: &Connection) -> Result<()> {
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(BUSY_TIMEOUT_MS.into());
+    loop {
+        let attempt = conn
+            .pragma_query_value(None, "journal_mode", |r| r.get::<_, String>(0))
+            .and_then(|mode| {
+                if mode.eq_ignore_ascii_case("wal") {
+                    Ok(())
+                } else {
+                    conn.pragma_update(None, "journal_mode", "WAL")
+                }
+            });
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 fn writer_loop(mut conn: Connection, mut queue: mpsc::Receiver<Box<dyn WriteJob>>) {

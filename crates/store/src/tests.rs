@@ -245,6 +245,29 @@ fn reopening_keeps_everything_and_does_not_migrate_twice() {
     });
 }
 
+#[test]
+fn processes_creating_one_new_database_at_once_all_open_it() {
+    // Each thread is what a separate process would be: its own runtime, its own connections.
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|scope| {
+            let opened: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        rt().block_on(async { SqliteStore::open(&path, 0).await.map(drop) })
+                    })
+                })
+                .collect();
+            for open in opened {
+                open.join().unwrap().unwrap();
+            }
+        });
+    }
+}
+
 /// Events about a handful of objects, with same-second collisions, deletions and refunds.
 fn events() -> impl Strategy<Value = Vec<InboxEvent>> {
     let one = (0u8..4, 0i64..4, 0u8..5, 0u32..1000).prop_map(|(obj, second, action, salt)| {
