@@ -18,6 +18,7 @@ mod consent;
 mod delivery;
 mod erasure;
 mod migrate;
+mod operators;
 mod secrets;
 mod sqlite;
 mod types;
@@ -32,6 +33,7 @@ pub use consent::{
     Unsubscribe,
 };
 pub use erasure::person_hash;
+pub use operators::{ManagedItem, ManagedKind, SessionRecord, destination_secret_prefix};
 pub use secrets::SecretKey;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -229,6 +231,31 @@ pub trait Store: Send + Sync + 'static {
         customer_id: &str,
         at: UnixMs,
     ) -> Result<()>;
+
+    /// Adds an administrator or changes their password (an argon2id PHC string); a changed
+    /// password ends their sessions.
+    async fn set_admin(&self, username: &str, password_hash: &str, at: UnixMs) -> Result<()>;
+    async fn admin_password_hash(&self, username: &str) -> Result<Option<String>>;
+    async fn admin_count(&self) -> Result<usize>;
+    /// Opens a session known by the SHA-256 of its id (expired ones are swept at the same time).
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        username: &str,
+        now: UnixMs,
+        expires_at: UnixMs,
+    ) -> Result<()>;
+    /// The session, if it exists and has not expired at `now`.
+    async fn session(&self, id_hash: &str, now: UnixMs) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+    /// The destinations and syncs managed through the dashboard.
+    async fn managed_config(&self) -> Result<Vec<ManagedItem>>;
+    async fn put_managed(&self, item: ManagedItem) -> Result<()>;
+    /// Removes a managed sync; whether it existed.
+    async fn delete_managed_sync(&self, name: &str) -> Result<bool>;
+    /// Removes a managed destination with its syncs and secrets; the syncs removed, `None` when
+    /// there was no such destination.
+    async fn disconnect_destination(&self, name: &str) -> Result<Option<Vec<String>>>;
 }
 
 impl std::fmt::Debug for dyn Store {

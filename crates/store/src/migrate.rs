@@ -42,6 +42,11 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
         "two_way",
         include_str!("../../../migrations/sqlite/0008_two_way.sql"),
     ),
+    (
+        9,
+        "operators",
+        include_str!("../../../migrations/sqlite/0009_operators.sql"),
+    ),
 ];
 
 /// The schema version recorded in the database; 0 for a new database. Only reads, so that opening

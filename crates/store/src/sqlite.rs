@@ -925,6 +925,69 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn set_admin(&self, username: &str, password_hash: &str, at: UnixMs) -> Result<()> {
+        let (username, hash) = (username.to_owned(), password_hash.to_owned());
+        self.write(move |conn| crate::operators::set_admin(conn, &username, &hash, at))
+            .await
+    }
+
+    async fn admin_password_hash(&self, username: &str) -> Result<Option<String>> {
+        let username = username.to_owned();
+        self.read(move |conn| crate::operators::admin_hash(conn, &username))
+            .await
+    }
+
+    async fn admin_count(&self) -> Result<usize> {
+        self.read(crate::operators::admin_count).await
+    }
+
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        username: &str,
+        now: UnixMs,
+        expires_at: UnixMs,
+    ) -> Result<()> {
+        let (id_hash, username) = (id_hash.to_owned(), username.to_owned());
+        self.write(move |conn| {
+            crate::operators::create_session(conn, &id_hash, &username, now, expires_at)
+        })
+        .await
+    }
+
+    async fn session(&self, id_hash: &str, now: UnixMs) -> Result<Option<crate::SessionRecord>> {
+        let id_hash = id_hash.to_owned();
+        self.read(move |conn| crate::operators::session(conn, &id_hash, now))
+            .await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let id_hash = id_hash.to_owned();
+        self.write(move |conn| crate::operators::delete_session(conn, &id_hash))
+            .await
+    }
+
+    async fn managed_config(&self) -> Result<Vec<crate::ManagedItem>> {
+        self.read(crate::operators::managed).await
+    }
+
+    async fn put_managed(&self, item: crate::ManagedItem) -> Result<()> {
+        self.write(move |conn| crate::operators::put_managed(conn, &item))
+            .await
+    }
+
+    async fn delete_managed_sync(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.write(move |conn| crate::operators::delete_sync(conn, &name))
+            .await
+    }
+
+    async fn disconnect_destination(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let name = name.to_owned();
+        self.write(move |conn| crate::operators::disconnect_destination(conn, &name))
+            .await
+    }
+
     async fn record_unsubscribe(&self, unsubscribe: Unsubscribe) -> Result<bool> {
         self.write(move |conn| crate::consent::record_unsubscribe(conn, &unsubscribe))
             .await

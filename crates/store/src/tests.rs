@@ -510,3 +510,94 @@ fn an_erased_person_leaves_no_trace_in_the_files_and_others_stay() {
         assert!(store.object("a", "cus_1").await.unwrap().is_none());
     });
 }
+
+#[test]
+fn sessions_expire_and_end_with_a_new_password() {
+    rt().block_on(async {
+        let (_dir, store) = open().await;
+        assert_eq!(store.admin_count().await.unwrap(), 0);
+        store.set_admin("ada", "$argon2id$one", 1).await.unwrap();
+        assert_eq!(store.admin_count().await.unwrap(), 1);
+        store.create_session("h1", "ada", 10, 100).await.unwrap();
+        let live = store.session("h1", 99).await.unwrap().unwrap();
+        assert_eq!(live.username, "ada");
+        assert!(store.session("h1", 100).await.unwrap().is_none(), "expired");
+        assert!(store.session("nope", 50).await.unwrap().is_none());
+        store.set_admin("ada", "$argon2id$two", 20).await.unwrap();
+        assert!(
+            store.session("h1", 50).await.unwrap().is_none(),
+            "ended by the new password"
+        );
+        assert_eq!(
+            store.admin_password_hash("ada").await.unwrap().as_deref(),
+            Some("$argon2id$two")
+        );
+        store.create_session("h2", "ada", 30, 100).await.unwrap();
+        store.delete_session("h2").await.unwrap();
+        assert!(store.session("h2", 50).await.unwrap().is_none());
+    });
+}
+
+#[test]
+fn disconnecting_a_destination_removes_its_syncs_and_secrets_only() {
+    rt().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("t.db"), 0)
+            .await
+            .unwrap()
+            .with_secret_key(SecretKey::from_hex(&"ab".repeat(32)).unwrap());
+        let item = |kind, name: &str, body: &str| ManagedItem {
+            kind,
+            name: name.into(),
+            body: body.into(),
+            updated_at: 1,
+        };
+        store
+            .put_managed(item(ManagedKind::Destination, "m_c", r#"{"name":"m_c"}"#))
+            .await
+            .unwrap();
+        store
+            .put_managed(item(ManagedKind::Destination, "mxc", r#"{"name":"mxc"}"#))
+            .await
+            .unwrap();
+        for (sync, dest) in [("s1", "m_c"), ("s2", "mxc")] {
+            let body = format!(r#"{{"name":"{sync}","destination":"{dest}"}}"#);
+            store
+                .put_managed(item(ManagedKind::Sync, sync, &body))
+                .await
+                .unwrap();
+        }
+        let secret = secrecy::SecretString::from("k".to_owned());
+        for name in ["destination.m_c.api_key", "destination.mxc.api_key"] {
+            store.put_secret(name, &secret, 1).await.unwrap();
+        }
+        let removed = store.disconnect_destination("m_c").await.unwrap();
+        assert_eq!(removed, Some(vec!["s1".to_owned()]));
+        assert_eq!(store.disconnect_destination("m_c").await.unwrap(), None);
+        // `_` is not a wildcard: the other destination keeps its key.
+        assert!(
+            store
+                .get_secret("destination.m_c.api_key")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .get_secret("destination.mxc.api_key")
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let left: Vec<_> = store
+            .managed_config()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        assert_eq!(left, ["mxc", "s2"]);
+        assert!(store.delete_managed_sync("s2").await.unwrap());
+        assert!(!store.delete_managed_sync("s2").await.unwrap());
+    });
+}
