@@ -280,13 +280,30 @@ impl Problems {
 /// The environment variable holding the store's secret key when `store.secret_key` is unset.
 pub const MASTER_KEY_VAR: &str = "PAYSYNC_MASTER_KEY";
 
-/// Resolves `env:NAME` through `env`; anything else is the secret itself (warned about).
+/// The prefix of a secret entered through the dashboard and kept sealed in the store:
+/// `stored:destination.mc.api_key`. The caller's lookup answers the whole reference.
+pub const STORED_SECRET_PREFIX: &str = "stored:";
+
+/// Resolves `env:NAME` through `env(NAME)` and `stored:NAME` through `env("stored:NAME")`
+/// (environment variable names hold no `:`); anything else is the secret itself (warned about).
 fn resolve_secret(
     raw: &str,
     path: &str,
     env: &dyn Fn(&str) -> Option<String>,
     problems: &mut Problems,
 ) -> Option<SecretString> {
+    if raw.starts_with(STORED_SECRET_PREFIX) {
+        return match env(raw) {
+            Some(value) => Some(SecretString::from(value)),
+            None => {
+                problems.error(
+                    path,
+                    format!("{raw} is not in the store (entered through the dashboard?)"),
+                );
+                None
+            }
+        };
+    }
     if let Some(name) = raw.strip_prefix("env:") {
         match env(name) {
             Some(value) if !value.trim().is_empty() => Some(SecretString::from(value)),
@@ -598,6 +615,7 @@ mod tests {
             "TEST_KEY" => Some("sk_test_123".into()),
             "LIVE_KEY" => Some("rk_live_456".into()),
             "WHSEC" => Some("whsec_abc".into()),
+            "stored:stripe.main.api_key" => Some("sk_test_sealed".into()),
             _ => None,
         }
     }
@@ -673,5 +691,19 @@ mod tests {
         let (_, warnings) = raw.resolve(&env).unwrap();
         assert_eq!(paths(&warnings), ["stripe.accounts[0].api_key"]);
         assert!(!warnings[0].message.contains("sk_test_inline"));
+    }
+
+    #[test]
+    fn stored_secrets_come_from_the_lookup_and_are_not_warned_about() {
+        let mut raw = RawConfig::default();
+        raw.stripe
+            .accounts
+            .push(account("main", "stored:stripe.main.api_key", Mode::Test));
+        let (config, warnings) = raw.resolve(&env).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.accounts[0].api_key.expose_secret(), "sk_test_sealed");
+        raw.stripe.accounts[0].api_key = "stored:missing".into();
+        let problems = raw.resolve(&env).unwrap_err();
+        assert_eq!(paths(&problems), ["stripe.accounts[0].api_key"]);
     }
 }

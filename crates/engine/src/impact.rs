@@ -9,7 +9,7 @@ use paysync_core::UnixMs;
 use paysync_core::contact::Consent;
 use paysync_core::ops::Op;
 use paysync_core::reconcile::desired;
-use paysync_core::segments::Context;
+use paysync_core::segments::{Context, membership};
 use paysync_store::{Store, StoreError};
 use serde::Serialize;
 
@@ -46,6 +46,11 @@ pub struct SyncImpact {
     pub removals: u64,
     /// Persons held: without a usable email, or naming a list the destination lacks.
     pub held: u64,
+    /// Persons each list's segments match now, whatever the destination holds (the live
+    /// member counts the dashboard shows beside each segment).
+    pub list_members: BTreeMap<String, u64>,
+    /// The same for tags (segments and event tags).
+    pub tag_members: BTreeMap<String, u64>,
 }
 
 /// Counts the impact of `plans` (all of the same account) over every person of `account`.
@@ -106,6 +111,7 @@ pub async fn impact(
                         continue;
                     }
                 };
+                count_members(counts, sync, &profile, now);
                 if let Some(ack) = &state.acknowledged
                     && ack.contact.consent.is_opted_out()
                 {
@@ -136,6 +142,26 @@ pub async fn impact(
         }
     }
     Ok(out)
+}
+
+fn count_members(
+    counts: &mut SyncImpact,
+    sync: &SyncPlan,
+    profile: &paysync_core::profile::Profile,
+    now: UnixMs,
+) {
+    let ctx = Context {
+        now: now.div_euclid(1000),
+        exists_in_destination: true,
+    };
+    let rules = sync.rules();
+    let member = membership(rules.segments, rules.event_tags, profile, &ctx);
+    for list in member.lists {
+        *counts.list_members.entry(list).or_default() += 1;
+    }
+    for tag in member.tags {
+        *counts.tag_members.entry(tag).or_default() += 1;
+    }
 }
 
 fn count_ops(

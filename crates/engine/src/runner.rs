@@ -223,8 +223,6 @@ const SWEEP_CURSOR: &str = "reconcile.sweep";
 /// The reconcile-and-deliver side of `serve`: one delivery worker per destination, one
 /// reconciler per Stripe account that has syncs.
 pub struct SyncLoops {
-    /// Per account: notified when the ledger changed (the applier drained events).
-    pub reconcile_wakeups: Wakeups,
     /// Per destination: notified to read its change feed now (a vendor webhook arrived).
     pub feed_wakeups: Wakeups,
     pub deliverers: Vec<Arc<crate::deliver::Deliverer>>,
@@ -241,6 +239,7 @@ pub async fn spawn_sync_loops(
     config: &paysync_core::config::Config,
     token_store: &dyn Fn(&str) -> Arc<dyn paysync_destinations::constant_contact::TokenStore>,
     alerter: &crate::alerts::Alerter,
+    reconcile_wakeups: &Wakeups,
     shutdown: watch::Receiver<bool>,
 ) -> Result<SyncLoops, paysync_destinations::DestinationError> {
     use crate::deliver::{Deliverer, RetryPolicy};
@@ -298,13 +297,6 @@ pub async fn spawn_sync_loops(
         deliverers.push(deliverer);
     }
     spawn_mailer(tasks, &store, config, shutdown.clone());
-    let reconcile_wakeups: Wakeups = Arc::new(
-        config
-            .accounts
-            .iter()
-            .map(|a| (a.name.clone(), Arc::new(Notify::new())))
-            .collect(),
-    );
     for account in &config.accounts {
         let syncs: Vec<_> = config
             .syncs
@@ -362,7 +354,6 @@ pub async fn spawn_sync_loops(
         });
     }
     Ok(SyncLoops {
-        reconcile_wakeups,
         feed_wakeups: Arc::new(feed_wakeups),
         deliverers,
     })

@@ -226,7 +226,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         stripe.emulator.clone(),
         args.events_per_sec,
     ));
-    let result = serve::run(config).await;
+    let env: serve::Env = std::sync::Arc::new(move |name| secrets.get(name).cloned());
+    let result = serve::run(raw, config, env).await;
     background.abort();
     result
 }

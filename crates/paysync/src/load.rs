@@ -43,7 +43,22 @@ pub fn resolve(raw: &RawConfig) -> Result<(Config, Vec<ConfigProblem>), Vec<Conf
 
 /// Loads and resolves, failing with every problem listed; warnings are logged.
 pub fn load(path: &Path) -> anyhow::Result<Config> {
-    match resolve(&raw(path)?) {
+    Ok(load_raw(path)?.1)
+}
+
+/// The file's configuration as written, and resolved.
+pub fn load_raw(path: &Path) -> anyhow::Result<(RawConfig, Config)> {
+    let raw = raw(path)?;
+    let config = checked(resolve(&raw), &path.display().to_string())?;
+    Ok((raw, config))
+}
+
+/// The configuration, or every problem listed under `what`; warnings are logged.
+pub fn checked(
+    resolved: Result<(Config, Vec<ConfigProblem>), Vec<ConfigProblem>>,
+    what: &str,
+) -> anyhow::Result<Config> {
+    match resolved {
         Ok((config, warnings)) => {
             for w in warnings {
                 tracing::warn!("{w}");
@@ -52,7 +67,7 @@ pub fn load(path: &Path) -> anyhow::Result<Config> {
         }
         Err(problems) => {
             let list: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
-            bail!("{} has problems:\n{}", path.display(), list.join("\n"))
+            bail!("{what} has problems:\n{}", list.join("\n"))
         }
     }
 }

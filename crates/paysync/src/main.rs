@@ -122,7 +122,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Config(cmd) => return config_cmd::run(cmd, &cli.config),
         Command::Emulate(which) => emulate::run(which).await?,
-        Command::Serve => serve::run(load::load(&cli.config)?).await?,
+        Command::Serve => {
+            let (file, config) = load::load_raw(&cli.config)?;
+            serve::run(
+                file,
+                config,
+                std::sync::Arc::new(|name| std::env::var(name).ok()),
+            )
+            .await?
+        }
         Command::Demo(args) => demo::run(args).await?,
         Command::Backfill(args) => backfill::run(load::load(&cli.config)?, args).await?,
         Command::Catchup { account } => {

@@ -1,50 +1,62 @@
 //! `paysync serve`: the webhook server, each account's catch-up (and refetch) loop and reconciler,
 //! and each destination's delivery worker.
+//!
+//! The sync loops run in generations: when the dashboard adds or removes a destination or sync,
+//! the running generation finishes its round and stops, and a new one starts on the new
+//! configuration (file plus managed entries). The server and the Stripe accounts' loops keep
+//! running throughout; nothing is lost in between, since every queue is in the store.
+
+use std::sync::Arc;
 
 use anyhow::Context;
-use paysync_core::config::Config;
+use paysync_core::config::{Config, RawConfig};
 use paysync_engine::alerts::Alerter;
 use paysync_server::AppState;
-use tokio::sync::watch;
+use paysync_store::Store;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
 use crate::load;
 
-/// How long loops get to finish their round at shutdown.
+/// How long loops get to finish their round at shutdown or reload.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Resolves `env:` secrets (the process environment, or the demo's own).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// `file`: the configuration file as written, `config`: it resolved through `env`.
+pub async fn run(file: RawConfig, config: Config, env: Env) -> anyhow::Result<()> {
     let store = load::open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = watch::channel(false);
-    let mut loops = JoinSet::new();
     let wakeups = paysync_engine::wakeups(&config);
+    // Per account: the applier tells the reconciler the ledger changed. They outlive
+    // generations, as the accounts' loops do.
+    let reconcile_wakeups: paysync_engine::Wakeups = Arc::new(
+        config
+            .accounts
+            .iter()
+            .map(|a| (a.name.clone(), Arc::new(Notify::new())))
+            .collect(),
+    );
     let alerter = Alerter::new(&config.alerts, store.clone())?;
-    let syncs = paysync_engine::runner::spawn_sync_loops(
-        &mut loops,
-        store.clone(),
-        &config,
-        &load::token_store(&store),
-        &alerter,
-        stopped.clone(),
-    )
-    .await?;
+    let (stop, stopped) = watch::channel(false);
+    let mut account_loops = JoinSet::new();
     paysync_engine::runner::spawn_log_pruning(
-        &mut loops,
+        &mut account_loops,
         store.clone(),
         config.store.log_retention_days,
         stopped.clone(),
     );
     paysync_engine::runner::spawn_account_loops(
-        &mut loops,
+        &mut account_loops,
         &config.accounts,
         paysync_engine::runner::AccountLoops {
             store: store.clone(),
             wakeups: &wakeups,
-            reconcile_wakeups: &syncs.reconcile_wakeups,
+            reconcile_wakeups: &reconcile_wakeups,
             catchup_every: std::time::Duration::from_secs(config.catchup_interval_secs),
             alerter: &alerter,
         },
@@ -53,13 +65,110 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     for account in &config.accounts {
         tracing::info!(account = %account.name, mode = %account.mode, url = %format!("http://{addr}/webhooks/stripe/{}", account.name), "webhook endpoint ready");
     }
-    tracing::info!(%addr, "paysync serving; status at /status");
-    let state = AppState::new(store, config, wakeups, &syncs);
-    paysync_server::serve(listener, state, shutdown_signal()).await?;
+
+    let generation = Generation {
+        store: store.clone(),
+        alerter: &alerter,
+        reconcile_wakeups: &reconcile_wakeups,
+    };
+    let effective = effective_config(&file, &config, &store, &env).await;
+    let (mut running, syncs) = generation.start(&effective).await?;
+    let state = AppState::new(store.clone(), effective, wakeups.clone(), &syncs);
+    tracing::info!(%addr, "paysync serving; dashboard and status at http://{addr}/");
+    let mut server = tokio::spawn(paysync_server::serve(
+        listener,
+        state.clone(),
+        shutdown_signal(),
+    ));
+    let served = loop {
+        tokio::select! {
+            served = &mut server => break served,
+            () = state.reload_requested() => {
+                tracing::info!("the configuration changed: restarting the sync loops");
+                running.stop().await;
+                let effective = effective_config(&file, &config, &store, &env).await;
+                let (next, syncs) = generation.start(&effective).await?;
+                state.install(effective, wakeups.clone(), &syncs);
+                running = next;
+            }
+        }
+    };
     let _ = stop.send(true);
-    // Loops finish their round; a delivery round can be long (an asynchronous bulk import), so
-    // it is abandoned after a grace period: its rows stay leased until the next start releases
-    // them and sends them again (operations are idempotent: upserts, set-based lists and tags).
+    running.stop().await;
+    drain(account_loops).await;
+    served.context("the server task")??;
+    tracing::info!("paysync stopped");
+    Ok(())
+}
+
+/// The file's configuration with the dashboard's destinations and syncs. Should they not
+/// resolve (their stored secrets sealed under another key, say), the file's alone is run and
+/// the problems are logged: the dashboard shows them and can fix them.
+async fn effective_config(
+    file: &RawConfig,
+    config: &Config,
+    store: &Arc<dyn Store>,
+    env: &Env,
+) -> Config {
+    let resolved = async {
+        let raw = paysync_engine::managed::with_managed(file, store.as_ref()).await?;
+        paysync_engine::managed::resolve(&raw, store.as_ref(), env.as_ref()).await
+    };
+    match resolved.await {
+        Ok((effective, _warnings)) => effective,
+        Err(e) => {
+            tracing::error!(error = %e, "the dashboard's destinations and syncs are not used");
+            config.clone()
+        }
+    }
+}
+
+/// What every generation of sync loops shares.
+struct Generation<'a> {
+    store: Arc<dyn Store>,
+    alerter: &'a Alerter,
+    reconcile_wakeups: &'a paysync_engine::Wakeups,
+}
+
+/// A generation's loops and the switch that stops them.
+struct Running {
+    stop: watch::Sender<bool>,
+    loops: JoinSet<()>,
+}
+
+impl Generation<'_> {
+    async fn start(
+        &self,
+        config: &Config,
+    ) -> anyhow::Result<(Running, paysync_engine::runner::SyncLoops)> {
+        let (stop, stopped) = watch::channel(false);
+        let mut loops = JoinSet::new();
+        let syncs = paysync_engine::runner::spawn_sync_loops(
+            &mut loops,
+            self.store.clone(),
+            config,
+            &load::token_store(&self.store),
+            self.alerter,
+            self.reconcile_wakeups,
+            stopped,
+        )
+        .await?;
+        Ok((Running { stop, loops }, syncs))
+    }
+}
+
+impl Running {
+    async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        drain(std::mem::take(&mut self.loops)).await;
+    }
+}
+
+/// Lets loops finish their round; a delivery round can be long (an asynchronous bulk import), so
+/// it is abandoned after a grace period: its rows stay leased until the next generation or start
+/// releases them and sends them again (operations are idempotent: upserts, set-based lists and
+/// tags).
+async fn drain(mut loops: JoinSet<()>) {
     let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
         while loops.join_next().await.is_some() {}
     })
@@ -68,8 +177,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tracing::warn!("stopping loops still busy after {SHUTDOWN_GRACE:?}");
         loops.shutdown().await;
     }
-    tracing::info!("paysync stopped");
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,7 @@
 //! paysync's HTTP surface, a thin shell over the engine: the Stripe webhook endpoint, status and
 //! health. Handlers take the raw body, since the signature covers the exact bytes.
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -21,12 +21,23 @@ mod operator;
 mod opt_in;
 mod vendor_webhooks;
 
+/// What the handlers share. The running part (configuration, intake, loops) is replaced as a
+/// whole when the dashboard changes the configuration and `serve` restarts its loops; a request
+/// works on the generation it started with.
 #[derive(Clone)]
 pub struct AppState {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
-struct Inner {
+struct Shared {
+    store: Arc<dyn Store>,
+    running: RwLock<Arc<Running>>,
+    /// Notified when the management API changed the managed configuration: `serve` restarts its
+    /// sync loops on the new one.
+    reload: Arc<tokio::sync::Notify>,
+}
+
+struct Running {
     intake: Intake,
     store: Arc<dyn Store>,
     config: Config,
@@ -45,15 +56,58 @@ impl AppState {
         wakeups: paysync_engine::Wakeups,
         syncs: &paysync_engine::runner::SyncLoops,
     ) -> Self {
-        let intake = Intake::new(store.clone(), &config, wakeups);
+        let running = Running::new(store.clone(), config, wakeups, syncs);
         AppState {
-            inner: Arc::new(Inner {
-                intake,
+            shared: Arc::new(Shared {
                 store,
-                config,
-                feed_wakeups: syncs.feed_wakeups.clone(),
-                deliverers: syncs.deliverers.clone(),
+                running: RwLock::new(Arc::new(running)),
+                reload: Arc::new(tokio::sync::Notify::new()),
             }),
+        }
+    }
+
+    /// Puts a new generation of configuration and loops in place (after a reload).
+    pub fn install(
+        &self,
+        config: Config,
+        wakeups: paysync_engine::Wakeups,
+        syncs: &paysync_engine::runner::SyncLoops,
+    ) {
+        let running = Running::new(self.shared.store.clone(), config, wakeups, syncs);
+        *self
+            .shared
+            .running
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(running);
+    }
+
+    /// Resolves when the managed configuration changed and the loops should restart.
+    pub async fn reload_requested(&self) {
+        self.shared.reload.notified().await
+    }
+
+    fn running(&self) -> Arc<Running> {
+        self.shared
+            .running
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Running {
+    fn new(
+        store: Arc<dyn Store>,
+        config: Config,
+        wakeups: paysync_engine::Wakeups,
+        syncs: &paysync_engine::runner::SyncLoops,
+    ) -> Self {
+        Running {
+            intake: Intake::new(store.clone(), &config, wakeups),
+            store,
+            config,
+            feed_wakeups: syncs.feed_wakeups.clone(),
+            deliverers: syncs.deliverers.clone(),
         }
     }
 }
@@ -79,14 +133,15 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let header_timeout = Duration::from_secs(state.inner.config.server.header_timeout_secs);
+    let header_timeout = Duration::from_secs(state.running().config.server.header_timeout_secs);
     listen::serve(listener, router(state), header_timeout, shutdown).await
 }
 
 impl AppState {
     /// A request body within the server's size and time limits.
     pub(crate) async fn read_body(&self, body: Body) -> Result<Bytes, listen::BodyRefused> {
-        let server = &self.inner.config.server;
+        let running = self.running();
+        let server = &running.config.server;
         listen::read_body(
             body,
             server.max_body_bytes,
@@ -102,15 +157,15 @@ async fn stripe_webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let limit = state.inner.config.server.max_body_bytes;
+    let limit = state.running().config.server.max_body_bytes;
     let body = match state.read_body(body).await {
         Ok(body) => body,
         Err(refused) => {
             // Too large, too slow, or the client went away mid-body: nothing was stored.
             tracing::warn!(%account, limit, reason = refused.reason_code(), "webhook rejected: body over the limit, too slow or unreadable");
-            if state.inner.config.account(&account).is_some() {
+            if state.running().config.account(&account).is_some() {
                 let _ = state
-                    .inner
+                    .running()
                     .store
                     .record_rejection(&account, refused.reason_code(), now_ms())
                     .await;
@@ -125,9 +180,9 @@ async fn stripe_webhook(
     // Two signature headers are ambiguous (which one did Stripe send?): refused.
     if headers.get_all("stripe-signature").iter().count() > 1 {
         tracing::warn!(%account, "webhook rejected: duplicate Stripe-Signature headers");
-        if state.inner.config.account(&account).is_some() {
+        if state.running().config.account(&account).is_some() {
             let _ = state
-                .inner
+                .running()
                 .store
                 .record_rejection(&account, "duplicate_header", now_ms())
                 .await;
@@ -142,7 +197,7 @@ async fn stripe_webhook(
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
     match state
-        .inner
+        .running()
         .intake
         .receive(&account, signature, &body, now_ms())
         .await

@@ -21,7 +21,7 @@ fn allowed(state: &AppState, peer: SocketAddr, headers: &HeaderMap) -> Result<()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let ok = match &state.inner.config.api_token {
+    let ok = match &state.running().config.api_token {
         Some(expected) => {
             token.is_some_and(|t| same_secret(t.as_bytes(), expected.expose_secret().as_bytes()))
         }
@@ -47,8 +47,8 @@ pub(crate) async fn status_json(
         return *refused;
     }
     let mut accounts = Vec::new();
-    for account in &state.inner.config.accounts {
-        match status::account_status(&state.inner.store, account).await {
+    for account in &state.running().config.accounts {
+        match status::account_status(&state.running().store, account).await {
             Ok(s) => accounts.push(s),
             Err(e) => {
                 tracing::error!(account = %account.name, error = %e, "status unavailable");
@@ -64,7 +64,7 @@ pub(crate) async fn status_json(
 }
 
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    match state.inner.store.outbox_summary(now_ms()).await {
+    match state.running().store.outbox_summary(now_ms()).await {
         Ok(_) => "ready".into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready: the store does not answer");
@@ -104,7 +104,7 @@ pub(crate) async fn metrics(
 
 async fn render(state: &AppState) -> Result<String, paysync_store::StoreError> {
     let mut out = String::new();
-    let store = &state.inner.store;
+    let store = &state.running().store;
     // `write!` to a String cannot fail.
     let mut line = |text: String| {
         out.push_str(&text);
@@ -114,7 +114,7 @@ async fn render(state: &AppState) -> Result<String, paysync_store::StoreError> {
     line("# TYPE paysync_webhook_events gauge".into());
     let mut rejections = Vec::new();
     let mut pending = Vec::new();
-    for account in &state.inner.config.accounts {
+    for account in &state.running().config.accounts {
         let summary = store.ledger_summary(&account.name).await?;
         let a = label(&account.name);
         line(format!(
@@ -162,7 +162,7 @@ async fn render(state: &AppState) -> Result<String, paysync_store::StoreError> {
     line("# TYPE paysync_delivered_rows_total counter".into());
     line("# HELP paysync_delivered_ops_total Operations sent to destinations.".into());
     line("# TYPE paysync_delivered_ops_total counter".into());
-    for d in &state.inner.deliverers {
+    for d in &state.running().deliverers {
         let name = label(&d.destination);
         let t = &d.totals;
         let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);

@@ -40,7 +40,8 @@ fn escape(s: &str) -> String {
 /// The claims of a genuine, unexpired link for a sync that asks for opt-in, or the page saying
 /// why not.
 fn check(state: &AppState, token: &str) -> Result<LinkClaims, Box<Response>> {
-    let config = &state.inner.config;
+    let running = state.running();
+    let config = &running.config;
     let refused = |status, reason: &str, message: &str| {
         tracing::warn!(reason, "opt-in confirmation refused");
         Box::new(page(status, "This link does not work", message))
@@ -120,13 +121,8 @@ pub(crate) async fn confirm(State(state): State<AppState>, body: Body) -> Respon
         Ok(c) => c,
         Err(page) => return *page,
     };
-    let Some(sync) = state
-        .inner
-        .config
-        .syncs
-        .iter()
-        .find(|s| s.name == claims.sync)
-    else {
+    let running = state.running();
+    let Some(sync) = running.config.syncs.iter().find(|s| s.name == claims.sync) else {
         return page(StatusCode::BAD_REQUEST, "This link does not work", "");
     };
     let details = serde_json::json!({ "link_issued_ms": claims.issued_ms });
@@ -138,7 +134,7 @@ pub(crate) async fn confirm(State(state): State<AppState>, body: Body) -> Respon
         details: Some(details.to_string()),
         accounts: vec![sync.account.clone()],
     };
-    match state.inner.store.confirm_opt_in(confirmation).await {
+    match running.store.confirm_opt_in(confirmation).await {
         Ok(new) => {
             tracing::info!(sync = %sync.name, new, "opt-in confirmed");
             page(

@@ -26,12 +26,13 @@ fn secret_of(query: Option<&str>) -> Option<String> {
 }
 
 /// The destination, when it exists, takes webhooks, and `query` carries its secret.
-fn authorised<'a>(
-    state: &'a AppState,
+fn authorised(
+    state: &AppState,
     name: &str,
     query: Option<&str>,
-) -> Result<&'a DestinationConfig, Box<Response>> {
-    let config = &state.inner.config;
+) -> Result<DestinationConfig, Box<Response>> {
+    let running = state.running();
+    let config = &running.config;
     let Some(dest) = config.destination(name) else {
         tracing::warn!(destination = %name, "destination webhook rejected: unknown destination");
         return Err(Box::new(error(
@@ -57,7 +58,7 @@ fn authorised<'a>(
             "missing or wrong secret",
         )));
     }
-    Ok(dest)
+    Ok(dest.clone())
 }
 
 pub(crate) async fn destination_webhook(
@@ -75,7 +76,7 @@ pub(crate) async fn destination_webhook(
         // Mailchimp's check that the URL answers before it saves the webhook.
         return Json(json!({ "ok": true })).into_response();
     }
-    let limit = state.inner.config.server.max_body_bytes;
+    let limit = state.running().config.server.max_body_bytes;
     let body = match state.read_body(body).await {
         Ok(body) => body,
         Err(refused) => {
@@ -107,10 +108,14 @@ pub(crate) async fn destination_webhook(
     };
     // Whatever it says, the feed has news (an edit for two-way sync, an unsubscribe to confirm):
     // read it now rather than at the next poll. The feed's own de-duplication applies.
-    if let Some(wakeup) = state.inner.feed_wakeups.get(&name) {
+    if let Some(wakeup) = state.running().feed_wakeups.get(&name) {
         wakeup.notify_one();
     }
-    let sink = ConsentSink::new(state.inner.store.clone(), &state.inner.config, &name);
+    let sink = ConsentSink::new(
+        state.running().store.clone(),
+        &state.running().config,
+        &name,
+    );
     let details = json!({ "via": "webhook" });
     let recorded = match &fact {
         WebhookFact::Unsubscribed(email) => {

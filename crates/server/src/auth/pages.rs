@@ -1,0 +1,77 @@
+//! The HTML pages: the login form and the dashboard shell (its data comes from the management
+//! API, read by `assets/dashboard.js`). Served with a strict Content-Security-Policy: no inline
+//! script, nothing from elsewhere.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+const LOGIN: &str = include_str!("../../assets/login.html");
+const DASHBOARD: &str = include_str!("../../assets/dashboard.html");
+pub(crate) const SCRIPT: &str = include_str!("../../assets/dashboard.js");
+pub(crate) const STYLE: &str = include_str!("../../assets/dashboard.css");
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn html(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Text for an HTML element's content or a quoted attribute.
+pub(crate) fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+pub(crate) fn login(status: StatusCode, problem: Option<&str>) -> Response {
+    let problem = problem
+        .map(|p| format!(r#"<p class="problem" role="alert">{}</p>"#, escape(p)))
+        .unwrap_or_default();
+    html(status, LOGIN.replace("{{problem}}", &problem))
+}
+
+pub(crate) fn dashboard(username: &str, csrf: &str) -> Response {
+    html(
+        StatusCode::OK,
+        DASHBOARD
+            .replace("{{username}}", &escape(username))
+            .replace("{{csrf}}", &escape(csrf)),
+    )
+}
+
+/// A static asset of the dashboard.
+pub(crate) fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            super::escape(r#"<a href="x">'&'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+    }
+}
