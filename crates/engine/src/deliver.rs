@@ -490,6 +490,20 @@ fn worse(a: Option<Trouble>, b: Trouble) -> Option<Trouble> {
     }
 }
 
+/// A dead letter as the CLI and the management API show it (operations summarised).
+pub fn dead_letter_view(e: &paysync_store::OutboxEntry) -> serde_json::Value {
+    json!({
+        "id": e.id,
+        "account": e.account,
+        "sync": e.sync,
+        "destination": e.destination,
+        "person": e.person,
+        "ops": ops_summary(&e.ops),
+        "attempts": e.attempts,
+        "error": e.last_error,
+    })
+}
+
 /// What the operations were, without personal data: kinds with the lists, tags and field keys.
 pub fn ops_summary(ops: &[Op]) -> Vec<serde_json::Value> {
     ops.iter()

@@ -18,7 +18,7 @@ pub struct Args {
     #[arg(long)]
     kind: Option<String>,
     /// This level and worse: info, warn, error.
-    #[arg(long, value_parser = parse_level)]
+    #[arg(long, value_parser = Level::parse)]
     level: Option<Level>,
     /// Entries about one person (any case).
     #[arg(long)]
@@ -34,15 +34,6 @@ pub struct Args {
     limit: usize,
     #[arg(long)]
     json: bool,
-}
-
-fn parse_level(s: &str) -> Result<Level, String> {
-    match s {
-        "info" => Ok(Level::Info),
-        "warn" => Ok(Level::Warn),
-        "error" => Ok(Level::Error),
-        other => Err(format!("{other:?} is not info, warn or error")),
-    }
 }
 
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {

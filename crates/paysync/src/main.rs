@@ -1,5 +1,6 @@
 //! The `paysync` command. Errors from here up are `anyhow`; everything below is typed.
 
+mod admin;
 mod backfill;
 mod config_cmd;
 mod consent_cmd;
@@ -90,6 +91,9 @@ enum Command {
     /// Re-seal the secrets paysync keeps under a new master key (read from an environment
     /// variable, PAYSYNC_NEW_MASTER_KEY by default).
     RotateKey(rotate_key::Args),
+    /// Manage the dashboard's administrators.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
     /// Check or create the configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
@@ -148,6 +152,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Consent(args) => consent_cmd::run(load::load(&cli.config)?, args).await?,
         Command::OptInPreview(args) => opt_in_preview::run(load::load(&cli.config)?, args).await?,
         Command::Report(args) => report::run(load::load(&cli.config)?, args).await?,
+        Command::Admin(cmd) => admin::run(load::load(&cli.config)?, cmd).await?,
         Command::RotateKey(args) => rotate_key::run(load::load(&cli.config)?, args).await?,
         Command::Erase(args) => return erase::run(load::load(&cli.config)?, args).await,
     }

@@ -34,18 +34,7 @@ pub async fn list(
     if json {
         let rows: Vec<_> = dead
             .iter()
-            .map(|e| {
-                serde_json::json!({
-                    "id": e.id,
-                    "account": e.account,
-                    "sync": e.sync,
-                    "destination": e.destination,
-                    "person": e.person,
-                    "ops": paysync_engine::deliver::ops_summary(&e.ops),
-                    "attempts": e.attempts,
-                    "error": e.last_error,
-                })
-            })
+            .map(paysync_engine::deliver::dead_letter_view)
             .collect();
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());

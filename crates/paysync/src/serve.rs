@@ -21,8 +21,7 @@ use crate::load;
 /// How long loops get to finish their round at shutdown or reload.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Resolves `env:` secrets (the process environment, or the demo's own).
-pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+pub use paysync_server::Env;
 
 /// `file`: the configuration file as written, `config`: it resolved through `env`.
 pub async fn run(file: RawConfig, config: Config, env: Env) -> anyhow::Result<()> {
@@ -73,7 +72,13 @@ pub async fn run(file: RawConfig, config: Config, env: Env) -> anyhow::Result<()
     };
     let effective = effective_config(&file, &config, &store, &env).await;
     let (mut running, syncs) = generation.start(&effective).await?;
-    let state = AppState::new(store.clone(), effective, wakeups.clone(), &syncs);
+    let state = AppState::new(
+        store.clone(),
+        (file.clone(), env.clone()),
+        effective,
+        wakeups.clone(),
+        &syncs,
+    );
     tracing::info!(%addr, "paysync serving; dashboard and status at http://{addr}/");
     let mut server = tokio::spawn(paysync_server::serve(
         listener,

@@ -23,9 +23,8 @@ use paysync_engine::now_ms;
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use crate::{AppState, error, same_secret};
+use crate::{AppState, error, pages, same_secret};
 
-pub(crate) mod pages;
 pub(crate) mod throttle;
 
 pub const SESSION_COOKIE: &str = "paysync_session";
@@ -122,7 +121,12 @@ pub(crate) async fn authenticate(
     let Some(id) = cookie(headers, SESSION_COOKIE) else {
         return Err("unauthorized");
     };
-    let session = match state.shared.store.session(&session_hash(id), now_ms()).await {
+    let session = match state
+        .shared
+        .store
+        .session(&session_hash(id), now_ms())
+        .await
+    {
         Ok(Some(session)) => session,
         Ok(None) => return Err("unauthorized"),
         Err(e) => {
@@ -228,7 +232,7 @@ pub(crate) async fn login(
             Some("Too many failed attempts. Wait a few minutes and try again."),
         );
         page.headers_mut()
-            .insert(header::RETRY_AFTER, wait.div_ceil(1000).into());
+            .insert(header::RETRY_AFTER, ((wait + 999) / 1000).into());
         return page;
     }
     let hash = match state.shared.store.admin_password_hash(&username).await {
@@ -246,7 +250,10 @@ pub(crate) async fn login(
     if !(known && matches) {
         state.shared.logins.failed(&keys, now_ms());
         tracing::warn!(%peer, username = %username, "login refused: unknown user or wrong password");
-        return pages::login(StatusCode::UNAUTHORIZED, Some("Wrong username or password."));
+        return pages::login(
+            StatusCode::UNAUTHORIZED,
+            Some("Wrong username or password."),
+        );
     }
     state.shared.logins.succeeded(&keys);
     let cookie = match open_session(&state, &username).await {
@@ -256,7 +263,10 @@ pub(crate) async fn login(
     tracing::info!(%peer, username = %username, "logged in");
     (
         StatusCode::SEE_OTHER,
-        [(header::LOCATION, "/".to_owned()), (header::SET_COOKIE, cookie)],
+        [
+            (header::LOCATION, "/".to_owned()),
+            (header::SET_COOKIE, cookie),
+        ],
     )
         .into_response()
 }
@@ -269,7 +279,8 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
         tracing::error!(error = %e, "cannot end a session");
         return refusal("store_unavailable");
     }
-    let expired = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    let expired =
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
     (StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]).into_response()
 }
 
@@ -296,7 +307,10 @@ mod tests {
     #[test]
     fn cookies_are_found_among_others() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, "a=1; paysync_session=abc; b=2".parse().unwrap());
+        headers.insert(
+            header::COOKIE,
+            "a=1; paysync_session=abc; b=2".parse().unwrap(),
+        );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, "c"), None);
     }

@@ -1,5 +1,8 @@
-//! paysync's HTTP surface, a thin shell over the engine: the Stripe webhook endpoint, status and
-//! health. Handlers take the raw body, since the signature covers the exact bytes.
+//! paysync's HTTP surface, a thin shell over the engine: the Stripe and vendor webhook
+//! endpoints, opt-in confirmation pages, health checks — the only routes that answer without
+//! authentication — and the operator surface: the dashboard, the management API, `/status` and
+//! `/metrics` (see `auth`). Webhook handlers take the raw body, since the signature covers the
+//! exact bytes.
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -7,19 +10,24 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use paysync_core::config::Config;
+use paysync_core::config::{Config, RawConfig};
 use paysync_engine::intake::{Intake, Rejection};
 use paysync_engine::now_ms;
 use paysync_store::Store;
 use serde_json::json;
 
+mod api;
+pub mod auth;
 mod listen;
 mod operator;
 mod opt_in;
+mod pages;
 mod vendor_webhooks;
+
+pub use auth::hash_password;
 
 /// What the handlers share. The running part (configuration, intake, loops) is replaced as a
 /// whole when the dashboard changes the configuration and `serve` restarts its loops; a request
@@ -31,6 +39,11 @@ pub struct AppState {
 
 struct Shared {
     store: Arc<dyn Store>,
+    /// The configuration file as written: the management API adds its entries to it.
+    file: RawConfig,
+    /// Resolves the file's `env:` secrets when a change is checked.
+    env: Env,
+    logins: auth::throttle::LoginThrottle,
     running: RwLock<Arc<Running>>,
     /// Notified when the management API changed the managed configuration: `serve` restarts its
     /// sync loops on the new one.
@@ -47,11 +60,17 @@ struct Running {
     deliverers: Vec<Arc<paysync_engine::deliver::Deliverer>>,
 }
 
+/// Resolves `env:` secrets (the process environment, or the demo's own).
+pub type Env = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 impl AppState {
-    /// `wakeups`: per Stripe account, the applier's; `syncs`: the running sync loops (their
-    /// change-feed pollers are woken by vendor webhooks, their workers' totals are metrics).
+    /// `file`: the configuration file as written, `env` its secrets' source, `config` what runs
+    /// now (the file's plus the managed entries); `wakeups`: per Stripe account, the applier's;
+    /// `syncs`: the running sync loops (their change-feed pollers are woken by vendor webhooks,
+    /// their workers' totals are metrics).
     pub fn new(
         store: Arc<dyn Store>,
+        (file, env): (RawConfig, Env),
         config: Config,
         wakeups: paysync_engine::Wakeups,
         syncs: &paysync_engine::runner::SyncLoops,
@@ -60,6 +79,9 @@ impl AppState {
         AppState {
             shared: Arc::new(Shared {
                 store,
+                file,
+                env,
+                logins: auth::throttle::LoginThrottle::default(),
                 running: RwLock::new(Arc::new(running)),
                 reload: Arc::new(tokio::sync::Notify::new()),
             }),
@@ -113,6 +135,15 @@ impl Running {
 }
 
 pub fn router(state: AppState) -> Router {
+    let operator = Router::new()
+        .route("/status", get(operator::status_json))
+        .route("/metrics", get(operator::metrics))
+        .route("/logout", post(auth::logout))
+        .merge(api::routes())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_operator,
+        ));
     Router::new()
         .route("/webhooks/stripe/{account}", post(stripe_webhook))
         .route(
@@ -120,11 +151,39 @@ pub fn router(state: AppState) -> Router {
             get(vendor_webhooks::destination_webhook).post(vendor_webhooks::destination_webhook),
         )
         .route("/consent/confirm", get(opt_in::show).post(opt_in::confirm))
-        .route("/status", get(operator::status_json))
-        .route("/metrics", get(operator::metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(operator::readyz))
+        .route("/", get(dashboard))
+        .route("/login", get(login_page).post(auth::login))
+        .route(
+            "/assets/dashboard.js",
+            get(|| async { pages::asset("text/javascript; charset=utf-8", pages::SCRIPT) }),
+        )
+        .route(
+            "/assets/dashboard.css",
+            get(|| async { pages::asset("text/css; charset=utf-8", pages::STYLE) }),
+        )
+        .merge(api::public_routes())
+        .merge(operator)
         .with_state(state)
+}
+
+/// The dashboard for a signed-in administrator; the login page for anyone else.
+async fn dashboard(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match auth::authenticate(&state, &axum::http::Method::GET, &headers).await {
+        Ok(auth::Operator::Session { username, csrf }) => pages::dashboard(&username, &csrf),
+        // A bearer token is for the API: the dashboard needs a session (its CSRF token).
+        _ => (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response(),
+    }
+}
+
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match auth::authenticate(&state, &axum::http::Method::GET, &headers).await {
+        Ok(auth::Operator::Session { .. }) => {
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response()
+        }
+        _ => pages::login(StatusCode::OK, None),
+    }
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then finishes in-flight requests.

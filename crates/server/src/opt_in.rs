@@ -5,7 +5,7 @@
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use paysync_engine::now_ms;
 use paysync_engine::opt_in::{LinkClaims, LinkError, LinkKey, verify};
 use paysync_store::OptInConfirmation;
@@ -21,22 +21,6 @@ fn token_of(form: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-         content=\"width=device-width\"><title>{title}</title></head><body style=\"font-family:\
-         sans-serif;max-width:32rem;margin:4rem auto\"><h1>{title}</h1>{body}</body></html>"
-    );
-    (status, Html(html)).into_response()
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The claims of a genuine, unexpired link for a sync that asks for opt-in, or the page saying
 /// why not.
 fn check(state: &AppState, token: &str) -> Result<LinkClaims, Box<Response>> {
@@ -44,7 +28,11 @@ fn check(state: &AppState, token: &str) -> Result<LinkClaims, Box<Response>> {
     let config = &running.config;
     let refused = |status, reason: &str, message: &str| {
         tracing::warn!(reason, "opt-in confirmation refused");
-        Box::new(page(status, "This link does not work", message))
+        Box::new(crate::pages::message(
+            status,
+            "This link does not work",
+            message,
+        ))
     };
     let Some(secret) = &config.secret_key else {
         return Err(refused(
@@ -94,13 +82,13 @@ pub(crate) async fn show(State(state): State<AppState>, RawQuery(query): RawQuer
     if let Err(page) = check(&state, &token) {
         return *page;
     }
-    page(
+    crate::pages::message(
         StatusCode::OK,
         "Confirm your subscription",
         &format!(
             "<form method=\"post\" action=\"/consent/confirm\"><input type=\"hidden\" name=\"t\" \
              value=\"{}\"><button type=\"submit\">Yes, send me emails</button></form>",
-            escape(&token)
+            crate::pages::escape(&token)
         ),
     )
 }
@@ -113,7 +101,7 @@ pub(crate) async fn confirm(State(state): State<AppState>, body: Body) -> Respon
                 reason = refused.reason_code(),
                 "opt-in confirmation refused: body over the limit, too slow or unreadable"
             );
-            return page(refused.status(), "This link does not work", "");
+            return crate::pages::message(refused.status(), "This link does not work", "");
         }
     };
     let token = token_of(&body);
@@ -123,7 +111,7 @@ pub(crate) async fn confirm(State(state): State<AppState>, body: Body) -> Respon
     };
     let running = state.running();
     let Some(sync) = running.config.syncs.iter().find(|s| s.name == claims.sync) else {
-        return page(StatusCode::BAD_REQUEST, "This link does not work", "");
+        return crate::pages::message(StatusCode::BAD_REQUEST, "This link does not work", "");
     };
     let details = serde_json::json!({ "link_issued_ms": claims.issued_ms });
     let confirmation = OptInConfirmation {
@@ -137,7 +125,7 @@ pub(crate) async fn confirm(State(state): State<AppState>, body: Body) -> Respon
     match running.store.confirm_opt_in(confirmation).await {
         Ok(new) => {
             tracing::info!(sync = %sync.name, new, "opt-in confirmed");
-            page(
+            crate::pages::message(
                 StatusCode::OK,
                 "Thank you",
                 "<p>You are subscribed. You can unsubscribe from any email we send.</p>",
@@ -145,7 +133,7 @@ pub(crate) async fn confirm(State(state): State<AppState>, body: Body) -> Respon
         }
         Err(e) => {
             tracing::error!(error = %e, "opt-in confirmation not stored");
-            page(
+            crate::pages::message(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Please try again",
                 "<p>We could not record your answer just now. Please try the link again later.</p>",

@@ -96,6 +96,16 @@ impl Level {
         self as u8
     }
 
+    /// From `info`, `warn` or `error`.
+    pub fn parse(s: &str) -> Result<Level, String> {
+        match s {
+            "info" => Ok(Level::Info),
+            "warn" => Ok(Level::Warn),
+            "error" => Ok(Level::Error),
+            other => Err(format!("{other:?} is not info, warn or error")),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Info => "info",

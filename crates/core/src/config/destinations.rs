@@ -135,6 +135,17 @@ pub enum DestinationKind {
     },
 }
 
+impl DestinationKind {
+    /// The kind as the file writes it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DestinationKind::ConstantContact { .. } => "constant_contact",
+            DestinationKind::ActiveCampaign { .. } => "activecampaign",
+            DestinationKind::Mailchimp { .. } => "mailchimp",
+        }
+    }
+}
+
 impl RawDestination {
     pub fn name(&self) -> &str {
         match self {
@@ -142,6 +153,39 @@ impl RawDestination {
             RawDestination::ActiveCampaign(d) => &d.name,
             RawDestination::Mailchimp(d) => &d.name,
         }
+    }
+
+    /// The kind as the file writes it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RawDestination::ConstantContact(_) => "constant_contact",
+            RawDestination::ActiveCampaign(_) => "activecampaign",
+            RawDestination::Mailchimp(_) => "mailchimp",
+        }
+    }
+
+    /// Every secret the table holds, with its key: what the dashboard seals in the store.
+    pub fn secrets_mut(&mut self) -> Vec<(&'static str, &mut String)> {
+        let (mut out, common) = match self {
+            RawDestination::ConstantContact(d) => {
+                let mut out = Vec::new();
+                if let Some(s) = d.client_secret.as_mut() {
+                    out.push(("client_secret", s));
+                }
+                if let Some(s) = d.refresh_token.as_mut() {
+                    out.push(("refresh_token", s));
+                }
+                (out, &mut d.common)
+            }
+            RawDestination::ActiveCampaign(d) => {
+                (vec![("api_token", &mut d.api_token)], &mut d.common)
+            }
+            RawDestination::Mailchimp(d) => (vec![("api_key", &mut d.api_key)], &mut d.common),
+        };
+        if let Some(s) = common.webhook_secret.as_mut() {
+            out.push(("webhook_secret", s));
+        }
+        out
     }
 
     fn common(&self) -> &RawCommon {

@@ -40,16 +40,19 @@ impl LoginThrottle {
     /// `Some(milliseconds to wait)` when an attempt with these keys is refused now.
     pub fn blocked(&self, keys: &Keys, now: UnixMs) -> Option<i64> {
         let mut failures = self.lock();
-        [(&keys.user, MAX_FAILURES_PER_USER), (&keys.client, MAX_FAILURES_PER_CLIENT)]
-            .into_iter()
-            .filter_map(|(key, max)| {
-                let times = failures.get_mut(key)?;
-                while times.front().is_some_and(|t| *t <= now - WINDOW_MS) {
-                    times.pop_front();
-                }
-                (times.len() >= max).then(|| times[times.len() - max] + WINDOW_MS - now)
-            })
-            .max()
+        [
+            (&keys.user, MAX_FAILURES_PER_USER),
+            (&keys.client, MAX_FAILURES_PER_CLIENT),
+        ]
+        .into_iter()
+        .filter_map(|(key, max)| {
+            let times = failures.get_mut(key)?;
+            while times.front().is_some_and(|t| *t <= now - WINDOW_MS) {
+                times.pop_front();
+            }
+            (times.len() >= max).then(|| times[times.len() - max] + WINDOW_MS - now)
+        })
+        .max()
     }
 
     pub fn failed(&self, keys: &Keys, now: UnixMs) {
@@ -92,8 +95,15 @@ mod tests {
             throttle.failed(&k, t);
         }
         // From another address too: the username is what is guessed at.
-        assert_eq!(throttle.blocked(&keys(ip(2), "ada"), 10), Some(WINDOW_MS - 10));
-        assert_eq!(throttle.blocked(&k, WINDOW_MS), None, "the first failure left the window");
+        assert_eq!(
+            throttle.blocked(&keys(ip(2), "ada"), 10),
+            Some(WINDOW_MS - 10)
+        );
+        assert_eq!(
+            throttle.blocked(&k, WINDOW_MS),
+            None,
+            "the first failure left the window"
+        );
     }
 
     #[test]

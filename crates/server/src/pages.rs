@@ -5,10 +5,10 @@
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-const LOGIN: &str = include_str!("../../assets/login.html");
-const DASHBOARD: &str = include_str!("../../assets/dashboard.html");
-pub(crate) const SCRIPT: &str = include_str!("../../assets/dashboard.js");
-pub(crate) const STYLE: &str = include_str!("../../assets/dashboard.css");
+const LOGIN: &str = include_str!("../assets/login.html");
+const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+pub(crate) const SCRIPT: &str = include_str!("../assets/dashboard.js");
+pub(crate) const STYLE: &str = include_str!("../assets/dashboard.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -50,6 +50,19 @@ pub(crate) fn dashboard(username: &str, csrf: &str) -> Response {
         DASHBOARD
             .replace("{{username}}", &escape(username))
             .replace("{{csrf}}", &escape(csrf)),
+    )
+}
+
+/// A page with a title and a message (HTML, escaped by the caller).
+pub(crate) fn message(status: StatusCode, title: &str, body: &str) -> Response {
+    html(
+        status,
+        format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
+             content=\"width=device-width, initial-scale=1\"><title>{title}</title><link rel=\"stylesheet\" \
+             href=\"/assets/dashboard.css\"></head><body class=\"message\"><main><h1>{title}</h1>{body}</main></body></html>",
+            title = escape(title)
+        ),
     )
 }
 
