@@ -95,6 +95,7 @@ pub async fn run(file: RawConfig, config: Config, env: Env) -> anyhow::Result<()
                 let (next, syncs) = generation.start(&effective).await?;
                 state.install(effective, wakeups.clone(), &syncs);
                 running = next;
+                tracing::info!("the sync loops run on the new configuration");
             }
         }
     };
@@ -179,7 +180,7 @@ async fn drain(mut loops: JoinSet<()>) {
     })
     .await;
     if drained.is_err() {
-        tracing::warn!("stopping loops still busy after {SHUTDOWN_GRACE:?}");
+        tracing::warn!("stopping loops still busy after {SHUTDOWN_GRACE:?}; abandoning them");
         loops.shutdown().await;
     }
 }

@@ -289,6 +289,15 @@ pub fn sdk_sign(requests: &[(String, Vec<&str>, i64)]) -> Vec<String> {
 pub mod http {
     /// A blocking-style HTTP client for tests: a current-thread runtime around reqwest.
     pub fn blocking_client() -> Client {
+        client(::reqwest::Client::builder())
+    }
+
+    /// A client that answers redirects as they are (to read `Location` and `Set-Cookie`).
+    pub fn no_redirects() -> Client {
+        client(::reqwest::Client::builder().redirect(::reqwest::redirect::Policy::none()))
+    }
+
+    fn client(builder: ::reqwest::ClientBuilder) -> Client {
         // reqwest is built without a default TLS provider; paysync installs ring the same way.
         let _ = rustls::crypto::ring::default_provider().install_default();
         Client {
@@ -296,7 +305,7 @@ pub mod http {
                 .enable_all()
                 .build()
                 .unwrap(),
-            inner: ::reqwest::Client::new(),
+            inner: builder.build().unwrap(),
         }
     }
 
@@ -307,6 +316,7 @@ pub mod http {
 
     pub struct Response {
         pub status: u16,
+        pub headers: ::reqwest::header::HeaderMap,
         pub body: String,
     }
 
@@ -316,6 +326,9 @@ pub mod http {
         }
         pub fn json(&self) -> serde_json::Value {
             serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+        }
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers.get(name).and_then(|v| v.to_str().ok())
         }
     }
 
@@ -343,6 +356,13 @@ pub mod http {
                 builder: self.inner.patch(url),
             }
         }
+        pub fn request(&self, method: &str, url: String) -> Request<'_> {
+            let method = ::reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+            Request {
+                client: self,
+                builder: self.inner.request(method, url),
+            }
+        }
     }
 
     impl Request<'_> {
@@ -362,8 +382,13 @@ pub mod http {
             self.client.rt.block_on(async {
                 let r = self.builder.send().await?;
                 let status = r.status().as_u16();
+                let headers = r.headers().clone();
                 let body = r.text().await?;
-                Ok(Response { status, body })
+                Ok(Response {
+                    status,
+                    headers,
+                    body,
+                })
             })
         }
     }

@@ -7,6 +7,7 @@ mod harness;
 mod hostile;
 mod ingestion;
 mod leaks;
+mod operator;
 mod opt_in;
 mod signatures;
 mod two_way;

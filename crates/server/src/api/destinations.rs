@@ -34,6 +34,14 @@ pub(super) async fn managed_names(
         .collect())
 }
 
+/// Whether a destination of this name runs, or was saved and is about to.
+pub(super) async fn taken(state: &AppState, name: &str) -> Result<bool, Response> {
+    Ok(state.running().config.destination(name).is_some()
+        || managed_names(state, ManagedKind::Destination)
+            .await?
+            .contains(name))
+}
+
 pub(super) async fn list(State(state): State<AppState>) -> Result<Response, Response> {
     let managed = managed_names(&state, ManagedKind::Destination).await?;
     let running = state.running();
@@ -85,7 +93,7 @@ pub(super) async fn connect(
             "stored: references are paysync's own; send the secret itself or env:NAME",
         ));
     }
-    if state.running().config.destination(&name).is_some() {
+    if taken(&state, &name).await? {
         return Err(conflict("a destination with this name exists"));
     }
     let config = with_change(&state, |raw| raw.destinations.push(destination.clone())).await?;

@@ -93,7 +93,7 @@ pub(super) async fn start(
             "no Host header and no server.public_url: cannot tell where to come back to",
         ));
     };
-    if state.running().config.destination(&request.name).is_some() {
+    if super::destinations::taken(&state, &request.name).await? {
         return Err(conflict("a destination with this name exists"));
     }
     let draft = RawConstantContact {
