@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The project's test command: ./scripts/test.sh [extra args for the test runner]
 #
-# 1. makes sure <repo>/.venv has the Python harness (scripts/venv.sh: localstripe, stripe SDK);
+# 1. makes sure <repo>/.venv has the Python harness (scripts/venv.sh: localstripe, stripe SDK)
+#    and <repo>/.venv-schemathesis the API contract checks (scripts/venv.sh schemathesis);
 # 2. exports for the Rust tests:
 #      PAYSYNC_PYTHON   <repo>/.venv/bin/python
 #      PAYSYNC_SCRIPTS  <repo>/scripts   (localstripe_serve.py, stripe_seed.py, stripe_sign.py)
+#      PAYSYNC_SCHEMATHESIS_PYTHON  <repo>/.venv-schemathesis/bin/python (the API contract checks)
 #      PAYSYNC_TEST_DATABASE_URL  (default postgres://postgres@127.0.0.1:5432/test), which must
 #      answer `select 1`: tests that need the database fail, they are never skipped;
 # 3. runs `cargo nextest run --workspace --no-fail-fast "$@"` when cargo-nextest is installed,
@@ -15,8 +17,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 scripts/venv.sh
+scripts/venv.sh schemathesis
 
 export PAYSYNC_PYTHON="$root/.venv/bin/python"
+export PAYSYNC_SCHEMATHESIS_PYTHON="$root/.venv-schemathesis/bin/python"
 export PAYSYNC_SCRIPTS="$root/scripts"
 export PAYSYNC_TEST_DATABASE_URL="${PAYSYNC_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}"
 

@@ -4,14 +4,30 @@
 # it differs (or the venv is missing/broken). Idempotent, quiet on success; on failure prints
 # pip's output and exits non-zero. Safe to run concurrently (flock on .venv/.lock).
 #
-# Usage: scripts/venv.sh            (from anywhere; the repo root is found from this file)
+# Usage: scripts/venv.sh            the test harness: <repo>/.venv from requirements.txt
+#        scripts/venv.sh schemathesis   <repo>/.venv-schemathesis from requirements-schemathesis.txt
+#        (from anywhere; the repo root is found from this file)
 # Env:   PAYSYNC_BOOTSTRAP_PYTHON   interpreter used to create the venv (default: python3)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-venv="$root/.venv"
-req="$here/requirements.txt"
+case "${1:-}" in
+    "")
+        venv="$root/.venv"
+        req="$here/requirements.txt"
+        smoke='import localstripe.server, stripe, aiohttp'
+        ;;
+    schemathesis)
+        venv="$root/.venv-schemathesis"
+        req="$here/requirements-schemathesis.txt"
+        smoke='import schemathesis, openapi_spec_validator'
+        ;;
+    *)
+        echo "venv.sh: unknown venv ${1}; known: (none) and schemathesis" >&2
+        exit 2
+        ;;
+esac
 stamp="$venv/.requirements.sha256"
 bootstrap="${PAYSYNC_BOOTSTRAP_PYTHON:-python3}"
 
@@ -56,7 +72,7 @@ if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-
     exit 1
 fi
 # Smoke-check what the harness imports before declaring the venv good.
-if ! "$venv/bin/python" -c 'import localstripe.server, stripe, aiohttp' >"$log" 2>&1; then
+if ! "$venv/bin/python" -c "$smoke" >"$log" 2>&1; then
     echo "venv.sh: installed packages do not import:" >&2
     cat "$log" >&2
     exit 1

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use paysync_core::config::{DestinationConfig, DestinationKind, SyncConfig};
 use paysync_destinations::activecampaign::{ActiveCampaign, ActiveCampaignConfig, DeepDataConfig};
 use paysync_destinations::constant_contact::{
-    ConstantContact, ConstantContactConfig, OAuthClientConfig, TokenPair, TokenStore,
+    ConstantContact, ConstantContactConfig, MemoryTokenStore, OAuthClientConfig, TokenPair,
+    TokenStore,
 };
 use paysync_destinations::mailchimp::{Mailchimp, MailchimpConfig};
 use paysync_destinations::{Destination, DestinationError, FieldSpec, ListId};
@@ -20,6 +21,29 @@ use crate::reconcile::SyncPlan;
 pub async fn connector(
     cfg: &DestinationConfig,
     token_store: Arc<dyn TokenStore>,
+) -> Result<Arc<dyn Destination>, DestinationError> {
+    build(cfg, token_store, |_| {}).await
+}
+
+/// How long a credentials check may take.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Checks that the destination answers and takes the credentials (it lists its lists), at once:
+/// no retries, a short timeout, so that someone entering them waits seconds, not minutes.
+pub async fn probe(cfg: &DestinationConfig) -> Result<(), DestinationError> {
+    let quick = |http: &mut paysync_destinations::http::HttpSettings| {
+        http.retry.max_retries = 0;
+        http.timeout = PROBE_TIMEOUT;
+    };
+    let connector = build(cfg, Arc::new(MemoryTokenStore::new(None)), quick).await?;
+    connector.lists().await.map(drop)
+}
+
+/// `tune` adjusts the connector's HTTP settings after the configuration's.
+async fn build(
+    cfg: &DestinationConfig,
+    token_store: Arc<dyn TokenStore>,
+    tune: impl Fn(&mut paysync_destinations::http::HttpSettings),
 ) -> Result<Arc<dyn Destination>, DestinationError> {
     let connector: Arc<dyn Destination> = match &cfg.kind {
         DestinationKind::ConstantContact {
@@ -67,6 +91,7 @@ pub async fn connector(
             if let Some(rate) = cfg.rate_limit_per_sec {
                 c.http.requests_per_second = rate;
             }
+            tune(&mut c.http);
             Arc::new(ConstantContact::new(c)?)
         }
         DestinationKind::ActiveCampaign {
@@ -88,6 +113,7 @@ pub async fn connector(
             if let Some(rate) = cfg.rate_limit_per_sec {
                 c.http.requests_per_second = rate;
             }
+            tune(&mut c.http);
             Arc::new(ActiveCampaign::new(c)?)
         }
         DestinationKind::Mailchimp {
@@ -101,6 +127,7 @@ pub async fn connector(
             if let Some(rate) = cfg.rate_limit_per_sec {
                 c.http.requests_per_second = rate;
             }
+            tune(&mut c.http);
             Arc::new(Mailchimp::new(c)?)
         }
     };

@@ -13,12 +13,21 @@ pub fn repo_root() -> PathBuf {
 
 /// The venv's Python, prepared by scripts/test.sh (or scripts/venv.sh).
 pub fn python() -> PathBuf {
-    let path = std::env::var_os("PAYSYNC_PYTHON")
+    venv_python("PAYSYNC_PYTHON", ".venv")
+}
+
+/// The Python of the API contract checks' venv (scripts/venv.sh schemathesis).
+pub fn schemathesis_python() -> PathBuf {
+    venv_python("PAYSYNC_SCHEMATHESIS_PYTHON", ".venv-schemathesis")
+}
+
+fn venv_python(variable: &str, venv: &str) -> PathBuf {
+    let path = std::env::var_os(variable)
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+        .unwrap_or_else(|| repo_root().join(venv).join("bin/python"));
     assert!(
         path.exists(),
-        "{} not found: run the tests with ./scripts/test.sh (it creates the Python venv)",
+        "{} not found: run the tests with ./scripts/test.sh (it creates the Python venvs)",
         path.display()
     );
     path

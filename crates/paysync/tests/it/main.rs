@@ -7,6 +7,7 @@ mod harness;
 mod hostile;
 mod ingestion;
 mod leaks;
+mod openapi;
 mod operator;
 mod opt_in;
 mod signatures;

@@ -15,14 +15,14 @@ use serde_json::{Value, json};
 use crate::delivery::SECRET;
 use crate::harness::*;
 
-const API_TOKEN: &str = "operator-api-token-0123456789";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const API_TOKEN: &str = "operator-api-token-0123456789";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const MC_KEY: &str = "dashboardentered5a7c9e-us1";
 const MC_HOOK: &str = "dashboard-entered-hook-secret-3d1f";
 const CC_CLIENT_SECRET: &str = "dashboard-entered-cc-secret-8b2e";
 
 /// paysync with one account, an API token, an administrator `ada` and a master key.
-fn operator_paysync(stripe_api: &str) -> Paysync {
+pub(crate) fn operator_paysync(stripe_api: &str) -> Paysync {
     let paysync = Paysync::one_account(stripe_api, SECRET, "");
     paysync.set_env("PAYSYNC_SERVER__API_TOKEN", "env:TEST_API_TOKEN");
     paysync.set_env("TEST_API_TOKEN", API_TOKEN);

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{body, store_error};
 use crate::{AppState, error};
 
-/// Largest page of log entries, dead letters or report rows answered at once.
+/// Largest page of log entries or dead letters answered at once.
 const MAX_PAGE: usize = 1000;
 
 pub(super) async fn overview(State(state): State<AppState>) -> Result<Response, Response> {
@@ -81,6 +81,15 @@ fn bad_query(message: &str) -> Response {
     error(StatusCode::BAD_REQUEST, "bad_request", message)
 }
 
+/// A page size: 100 unless asked, at most [`MAX_PAGE`].
+fn page_size(limit: Option<usize>) -> Result<usize, Response> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(bad_query("limit must be between 1 and 1000")),
+    }
+}
+
 pub(super) async fn log(
     State(state): State<AppState>,
     filter: Result<Query<LogFilter>, axum::extract::rejection::QueryRejection>,
@@ -111,7 +120,7 @@ pub(super) async fn log(
             sync: filter.sync,
             since: None,
             before_id: filter.before_id,
-            limit: filter.limit.unwrap_or(100).clamp(1, MAX_PAGE),
+            limit: page_size(filter.limit)?,
         })
         .await
         .map_err(store_error)?;
@@ -133,10 +142,7 @@ pub(super) async fn dead_letters(
     let dead = state
         .shared
         .store
-        .dead_letters(
-            filter.destination.as_deref(),
-            filter.limit.unwrap_or(100).clamp(1, MAX_PAGE),
-        )
+        .dead_letters(filter.destination.as_deref(), page_size(filter.limit)?)
         .await
         .map_err(store_error)?;
     let rows: Vec<_> = dead

@@ -2,14 +2,12 @@
 //! saved), disconnect, and the destination's lists, tags and fields for the mapping editor.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use paysync_core::config::{RawDestination, STORED_SECRET_PREFIX};
-use paysync_destinations::constant_contact::MemoryTokenStore;
 use paysync_store::{ManagedItem, ManagedKind, destination_secret_prefix};
 use secrecy::SecretString;
 use serde_json::json;
@@ -111,22 +109,18 @@ pub(super) async fn connect(
         .into_response())
 }
 
-/// A call that needs valid credentials: reading the destination's lists.
+/// A call that needs valid credentials (`paysync_engine::connect::probe`).
 async fn check_live(destination: &paysync_core::config::DestinationConfig) -> Result<(), Response> {
-    let refused = |e: paysync_destinations::DestinationError| {
-        tracing::warn!(destination = %destination.name, error = %e, "destination refused the credentials");
-        error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "refused_by_destination",
-            &format!("the destination refused the connection: {e}"),
-        )
-    };
-    let connector =
-        paysync_engine::connect::connector(destination, Arc::new(MemoryTokenStore::new(None)))
-            .await
-            .map_err(refused)?;
-    connector.lists().await.map_err(refused)?;
-    Ok(())
+    paysync_engine::connect::probe(destination)
+        .await
+        .map_err(|e| {
+            tracing::warn!(destination = %destination.name, error = %e, "destination refused the connection");
+            error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refused_by_destination",
+                &format!("the destination refused the connection: {e}"),
+            )
+        })
 }
 
 /// Seals the destination's clear-text secrets in the store (an `env:` reference stays as it is),
