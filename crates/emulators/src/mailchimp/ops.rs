@@ -371,6 +371,44 @@ pub fn get_merge_field(st: &State, list_id: &str, merge_id: &str) -> OpResult {
     Ok(Reply::ok(merge_field_json(&l.id, f)))
 }
 
+/// `PATCH /lists/{list_id}/merge-fields/{merge_id}`: the name, whether it is required, its
+/// default value and whether it is public may change; its type and tag may not (the vendor's
+/// documentation lists only the former as patchable).
+pub fn update_merge_field(st: &mut State, list_id: &str, merge_id: &str, body: &Value) -> OpResult {
+    let ix = list_ix(st, list_id)?;
+    let o = object(body)?;
+    let name = opt_str(o, "name")?.map(|n| n.trim().to_owned());
+    if name.as_deref() == Some("") {
+        return Err(Problem::invalid_fields(vec![(
+            "name".into(),
+            "This value should not be blank.".into(),
+        )]));
+    }
+    let required = opt_bool(o, "required")?;
+    let public = opt_bool(o, "public")?;
+    let default_value = opt_str(o, "default_value")?.map(str::to_owned);
+    let l = &mut st.lists[ix];
+    let list = l.id.clone();
+    let f = l
+        .merge_fields
+        .iter_mut()
+        .find(|f| f.merge_id.to_string() == merge_id || f.tag == merge_id)
+        .ok_or_else(Problem::not_found)?;
+    if let Some(name) = name {
+        f.name = name;
+    }
+    if let Some(required) = required {
+        f.required = required;
+    }
+    if let Some(public) = public {
+        f.public = public;
+    }
+    if let Some(default_value) = default_value {
+        f.default_value = default_value;
+    }
+    Ok(Reply::ok(merge_field_json(&list, f)))
+}
+
 pub fn create_merge_field(st: &mut State, list_id: &str, body: &Value) -> OpResult {
     let ix = list_ix(st, list_id)?;
     let o = object(body)?;

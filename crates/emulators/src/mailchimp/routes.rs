@@ -55,7 +55,7 @@ impl Route {
             Route::List(_) => &[Method::GET, Method::POST, Method::DELETE],
             Route::MergeFields(_) => &[Method::GET, Method::POST],
             Route::TagSearch(_) => &[Method::GET],
-            Route::MergeField(..) => &[Method::GET],
+            Route::MergeField(..) => &[Method::GET, Method::PATCH],
             Route::Members(_) => &[Method::GET, Method::POST],
             Route::Member(..) => &[Method::GET, Method::PUT, Method::PATCH, Method::DELETE],
             Route::MemberDeletePermanent(..) => &[Method::POST],

@@ -213,6 +213,7 @@ pub(crate) async fn execute(
         ("GET", Route::TagSearch(l)) => ops::search_tags(&emu.read(), l, q),
         ("POST", Route::MergeFields(l)) => ops::create_merge_field(&mut emu.write(), l, &v),
         ("GET", Route::MergeField(l, m)) => ops::get_merge_field(&emu.read(), l, m),
+        ("PATCH", Route::MergeField(l, m)) => ops::update_merge_field(&mut emu.write(), l, m, &v),
         ("GET", Route::Members(l)) => ops::get_members(&emu.read(), l, q),
         ("POST", Route::Members(l)) => ops::add_member(&mut emu.write(), now, l, &v, q),
         ("GET", Route::Member(l, h)) => ops::get_member(&emu.read(), l, h),

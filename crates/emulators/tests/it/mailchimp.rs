@@ -818,6 +818,43 @@ async fn merge_fields() {
         )
         .await;
     assert_eq!(r.status, 200);
+    // Once PLAN is no longer required, a new member needs no value for it.
+    let f = mc
+        .ok(
+            Method::PATCH,
+            &format!("/lists/{list}/merge-fields/PLAN"),
+            Some(json!({"required": false, "name": "Plan name"})),
+        )
+        .await;
+    assert_eq!(
+        (f["required"].as_bool(), f["name"].as_str()),
+        (Some(false), Some("Plan name"))
+    );
+    let e3 = "m3@example.com";
+    let r = mc
+        .put_member(
+            &list,
+            e3,
+            json!({"email_address": e3, "status_if_new": "subscribed"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = mc
+        .call(
+            Method::PATCH,
+            &format!("/lists/{list}/merge-fields/PLAN"),
+            Some(json!({"name": " "})),
+        )
+        .await;
+    problem(&r, 400, "Invalid Resource");
+    let r = mc
+        .call(
+            Method::PATCH,
+            &format!("/lists/{list}/merge-fields/NOPE"),
+            Some(json!({"required": true})),
+        )
+        .await;
+    assert_eq!(r.status, 404);
 }
 
 #[tokio::test]
