@@ -3,6 +3,7 @@
 #
 # 1. makes sure <repo>/.venv has the Python harness (scripts/venv.sh: localstripe, stripe SDK)
 #    and <repo>/.venv-schemathesis the API contract checks (scripts/venv.sh schemathesis);
+#    Chromium and playwright-core for the dashboard's browser test (scripts/browser.sh);
 # 2. exports for the Rust tests:
 #      PAYSYNC_PYTHON   <repo>/.venv/bin/python
 #      PAYSYNC_SCRIPTS  <repo>/scripts   (localstripe_serve.py, stripe_seed.py, stripe_sign.py)
@@ -18,6 +19,7 @@ cd "$root"
 
 scripts/venv.sh
 scripts/venv.sh schemathesis
+scripts/browser.sh
 
 export PAYSYNC_PYTHON="$root/.venv/bin/python"
 export PAYSYNC_SCHEMATHESIS_PYTHON="$root/.venv-schemathesis/bin/python"

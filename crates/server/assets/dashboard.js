@@ -115,7 +115,7 @@ loaders.overview = async () => {
 loaders.destinations = async () => {
   const data = await api("GET", "/api/v1/destinations");
   fill(document.querySelector("#destination-list tbody"), data.destinations.map((d) =>
-    el("tr", {}, el("td", {}, d.name), el("td", {}, d.kind),
+    el("tr", {}, el("td", {}, d.name, d.running ? "" : " (starting…)"), el("td", {}, d.kind),
       el("td", {}, d.managed ? "dashboard" : "configuration file"),
       el("td", {}, d.managed ? el("button", {
         type: "button", class: "danger small", "data-disconnect": d.name,
@@ -220,7 +220,7 @@ function segmentRow(segment) {
   } }, RULES.map((r) => option(r.id, r.label, r.id === presetId)));
   const isTag = segment ? segment.tag !== undefined : false;
   return el("tr", { class: "segment" },
-    el("td", {}, el("input", { name: "name", required: true, value: segment ? segment.name : "", placeholder: "Recent buyers" })),
+    el("td", {}, el("input", { name: "segment_name", required: true, value: segment ? segment.name : "", placeholder: "Recent buyers" })),
     el("td", {}, el("select", { name: "target" }, option("list", "List", !isTag), option("tag", "Tag", isTag))),
     el("td", {}, el("input", { name: "target_name", required: true, value: segment ? (segment.tag ?? segment.list) : "", placeholder: "recent-buyers" })),
     el("td", {}, ruleSelect),
@@ -313,9 +313,9 @@ function readSync() {
     const preset = RULES.find((r) => r.id === row.querySelector('[name="rule"]').value);
     let rule;
     try { rule = preset.rule(row.querySelector('[name="value"]').value); } catch (e) {
-      throw new Error(`Segment "${row.querySelector('[name="name"]').value}": the rule is not valid JSON`);
+      throw new Error(`Segment "${row.querySelector('[name="segment_name"]').value}": the rule is not valid JSON`);
     }
-    const segment = { name: row.querySelector('[name="name"]').value.trim(), rule };
+    const segment = { name: row.querySelector('[name="segment_name"]').value.trim(), rule };
     segment[row.querySelector('[name="target"]').value] = row.querySelector('[name="target_name"]').value.trim();
     return segment;
   });

@@ -163,6 +163,10 @@ pub fn router(state: AppState) -> Router {
             "/assets/dashboard.css",
             get(|| async { pages::asset("text/css; charset=utf-8", pages::STYLE) }),
         )
+        .route(
+            "/assets/icon.svg",
+            get(|| async { pages::asset("image/svg+xml", pages::ICON) }),
+        )
         .merge(api::public_routes())
         .merge(operator)
         .with_state(state)

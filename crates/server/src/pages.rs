@@ -9,6 +9,7 @@ const LOGIN: &str = include_str!("../assets/login.html");
 const DASHBOARD: &str = include_str!("../assets/dashboard.html");
 pub(crate) const SCRIPT: &str = include_str!("../assets/dashboard.js");
 pub(crate) const STYLE: &str = include_str!("../assets/dashboard.css");
+pub(crate) const ICON: &str = include_str!("../assets/icon.svg");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -59,7 +60,7 @@ pub(crate) fn message(status: StatusCode, title: &str, body: &str) -> Response {
         status,
         format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" \
-             content=\"width=device-width, initial-scale=1\"><title>{title}</title><link rel=\"stylesheet\" \
+             content=\"width=device-width, initial-scale=1\"><title>{title}</title><link rel=\"icon\" href=\"/assets/icon.svg\"><link rel=\"stylesheet\" \
              href=\"/assets/dashboard.css\"></head><body class=\"message\"><main><h1>{title}</h1>{body}</main></body></html>",
             title = escape(title)
         ),

@@ -79,11 +79,24 @@ impl Localstripe {
     /// Seeds `customers` customers with payment activity through the official SDK; returns the
     /// manifest of what the API holds afterwards.
     pub fn seed(&self, customers: usize, webhook: Option<(&str, &str)>, dir: &Path) -> Value {
+        self.seed_with(customers, webhook, dir, 42)
+    }
+
+    /// As [`Localstripe::seed`], with the seed of the generator: another seed makes other
+    /// people. Webhook endpoints registered by an earlier seeding keep receiving events.
+    pub fn seed_with(
+        &self,
+        customers: usize,
+        webhook: Option<(&str, &str)>,
+        dir: &Path,
+        seed: u64,
+    ) -> Value {
         let manifest = dir.join("manifest.json");
         let mut cmd = Command::new(python());
         cmd.arg(script("stripe_seed.py"))
             .args(["--api-base", &self.url])
             .args(["--customers", &customers.to_string()])
+            .args(["--seed", &seed.to_string()])
             .arg("--manifest")
             .arg(&manifest);
         if let Some((url, secret)) = webhook {

@@ -1,6 +1,7 @@
 //! paysync's integration tests: one binary, real processes, real HTTP on loopback, localstripe
 //! driven by the official `stripe` SDK. Run through `./scripts/test.sh`, which prepares the venv.
 
+mod browser;
 mod delivery;
 mod erase;
 mod harness;

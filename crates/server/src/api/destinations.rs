@@ -40,27 +40,58 @@ pub(super) async fn taken(state: &AppState, name: &str) -> Result<bool, Response
             .contains(name))
 }
 
+/// The running destinations, and those saved that `serve` is about to start: `running` says
+/// which; `managed` whether the dashboard added it (else the configuration file did).
 pub(super) async fn list(State(state): State<AppState>) -> Result<Response, Response> {
-    let managed = managed_names(&state, ManagedKind::Destination).await?;
+    let managed: Vec<ManagedItem> = state
+        .shared
+        .store
+        .managed_config()
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter(|i| i.kind == ManagedKind::Destination)
+        .collect();
     let running = state.running();
     let outbox = running
         .store
         .outbox_summary(paysync_engine::now_ms())
         .await
         .map_err(store_error)?;
-    let destinations: Vec<_> = running
+    let in_file = |name: &str| {
+        state
+            .shared
+            .file
+            .destinations
+            .iter()
+            .any(|d| d.name() == name)
+    };
+    let mut destinations: Vec<_> = running
         .config
         .destinations
         .iter()
+        // One disconnected a moment ago is still running until the loops restart.
+        .filter(|d| in_file(&d.name) || managed.iter().any(|m| m.name == d.name))
         .map(|d| {
             json!({
                 "name": d.name,
                 "kind": d.kind.as_str(),
-                "managed": managed.contains(&d.name),
+                "managed": !in_file(&d.name),
+                "running": true,
                 "outbox": outbox.iter().find(|o| o.destination == d.name),
             })
         })
         .collect();
+    for item in &managed {
+        if running.config.destination(&item.name).is_some() || in_file(&item.name) {
+            continue;
+        }
+        let kind = serde_json::from_str::<RawDestination>(&item.body)
+            .map(|d| d.kind())
+            .unwrap_or("unreadable");
+        destinations
+            .push(json!({"name": item.name, "kind": kind, "managed": true, "running": false}));
+    }
     Ok(Json(json!({ "destinations": destinations })).into_response())
 }
 
