@@ -65,8 +65,8 @@ pub struct ServerConfig {
     pub header_timeout_secs: u64,
     /// A request body not received within this many seconds is refused (408).
     pub body_timeout_secs: u64,
-    /// `env:NAME` of the bearer token `/status` and `/metrics` ask for. Unset: they answer
-    /// only clients on this machine (loopback).
+    /// `env:NAME` of the bearer token the management API, `/status` and `/metrics` take
+    /// (besides a dashboard session). Unset: only signed-in administrators get in.
     pub api_token: Option<String>,
     /// The URL people reach paysync at (`https://paysync.example.com`): opt-in confirmation
     /// links point there.

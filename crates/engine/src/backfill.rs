@@ -60,6 +60,15 @@ pub enum Window {
     Since(i64),
 }
 
+impl Window {
+    /// The last `days` whole days (UTC), so that a resumed run computes the same window as the
+    /// first one.
+    pub fn last_days(days: u32, now_ms: i64) -> Window {
+        let today = now_ms.div_euclid(86_400_000) * 86_400;
+        Window::Since(today - i64::from(days) * 86_400)
+    }
+}
+
 /// Progress of one resource, kept in the cursor `backfill.<resource>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceProgress {

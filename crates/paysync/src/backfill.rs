@@ -40,9 +40,7 @@ impl Args {
                 .map_err(anyhow::Error::msg);
         }
         if let Some(days) = self.days {
-            // Whole days, so that a resumed run computes the same window as the first one.
-            let today = now_ms.div_euclid(86_400_000) * 86_400;
-            return Ok(Window::Since(today - i64::from(days) * 86_400));
+            return Ok(Window::last_days(days, now_ms));
         }
         Ok(Window::All)
     }

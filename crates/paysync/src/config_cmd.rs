@@ -30,7 +30,7 @@ listen = "127.0.0.1:8080"
 # signature_tolerance_secs = 300
 # header_timeout_secs = 10           # slow clients are disconnected
 # body_timeout_secs = 30
-# api_token = "env:PAYSYNC_API_TOKEN"  # bearer token for /status and /metrics (else loopback only)
+# api_token = "env:PAYSYNC_API_TOKEN"  # bearer token for the management API, /status and /metrics
 
 [store]
 path = "paysync.db"

@@ -202,15 +202,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         stripe.emulator.state_json()["counts"]
     );
-    println!("Where to look:");
-    println!("  paysync status      http://{}/status", args.listen);
-    println!("  Stripe              {}/_admin/state", stripe.url());
-    println!("  Constant Contact    {}/_admin/state", cc.url());
-    println!("  ActiveCampaign      {}/_admin/state", ac.url());
-    println!("  Mailchimp           {}/_admin/state", mc.url());
-    println!("  database            {}", store_path.display());
-    println!("Backfilling, reconciling and delivering; live events follow. Ctrl-C to stop.");
-
     // The emulator behind this run issued a new refresh token: a pair kept from an earlier run
     // on the same --store (sealed with that run's key) is forgotten.
     let store = load::open_store(&config).await?;
@@ -219,7 +210,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .forget()
             .await?;
     }
+    // The dashboard's administrator for this run: PAYSYNC_ADMIN_PASSWORD, or a new password.
+    let password = std::env::var("PAYSYNC_ADMIN_PASSWORD")
+        .unwrap_or_else(|_| format!("{:032x}", rand::random::<u128>()));
+    let hash = paysync_server::hash_password(&password)?;
+    store
+        .set_admin("admin", &hash, paysync_engine::now_ms())
+        .await?;
     drop(store);
+
+    println!("Where to look:");
+    println!(
+        "  dashboard           http://{}/   (user admin, password {password})",
+        args.listen
+    );
+    println!("  Stripe              {}/_admin/state", stripe.url());
+    println!("  Constant Contact    {}/_admin/state", cc.url());
+    println!("  ActiveCampaign      {}/_admin/state", ac.url());
+    println!("  Mailchimp           {}/_admin/state", mc.url());
+    println!("  database            {}", store_path.display());
+    println!("Backfilling, reconciling and delivering; live events follow. Ctrl-C to stop.");
 
     let background = tokio::spawn(backfill_then_stream(
         config.clone(),

@@ -98,7 +98,8 @@ loaders.overview = async () => {
       el("span", { class: "metric" }, el("b", {}, a.pending_events), "waiting to apply"),
       el("span", { class: "metric" }, el("b", {}, a.customers_without_email), "customers without email"),
       el("span", { class: "metric" }, el("b", {}, when(a.last_webhook_at)), "last webhook"),
-      backfill.length ? el("h4", {}, "Backfill") : null, backfill,
+      el("h4", {}, "History"), backfill.length ? backfill : el("p", { class: "help" }, "Not read yet."),
+      backfillForm(a.account),
       held.length ? el("h4", {}, "Held back") : null, held);
   }));
   fill(document.querySelector("#overview-destinations tbody"), data.destinations.map((d) =>
@@ -109,6 +110,24 @@ loaders.overview = async () => {
     el("tr", {}, el("td", {}, s.name), el("td", {}, s.account), el("td", {}, s.destination),
       el("td", {}, s.consent), el("td", {}, s.segments), el("td", {}, s.contacts))), "No sync yet: add one under Syncs & segments.");
 };
+
+// Reads an account's history (resumable; progress shows above as it goes).
+function backfillForm(account) {
+  const choice = el("select", { name: "window" },
+    option("days", "the last … days", true), option("since", "since the date …"), option("all", "all of it"));
+  const value = el("input", { name: "value", value: "180", placeholder: "180 or 2024-01-31" });
+  choice.addEventListener("change", () => {
+    value.hidden = choice.value === "all";
+    value.value = choice.value === "days" ? "180" : "";
+  });
+  return el("form", { class: "filters", "data-backfill": account, onsubmit: guarded(async () => {
+    const body = choice.value === "all" ? { all: true }
+      : choice.value === "days" ? { days: parseInt(value.value, 10) } : { since: value.value.trim() };
+    await api("POST", `/api/v1/accounts/${encodeURIComponent(account)}/backfill`, body);
+    notice(`Reading the history of ${account}: progress shows here as it goes.`);
+  }) }, el("label", {}, "Read history from Stripe", choice), el("label", {}, "\u00a0", value),
+  el("button", { type: "submit" }, "Start backfill"));
+}
 
 // ---- destinations ----------------------------------------------------------------------------
 

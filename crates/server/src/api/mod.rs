@@ -21,6 +21,7 @@ use serde_json::json;
 use crate::{AppState, error};
 
 mod activity;
+mod backfill;
 mod destinations;
 mod oauth;
 mod syncs;
@@ -31,6 +32,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/openapi.json", get(openapi))
         .route("/api/v1/overview", get(activity::overview))
+        .route("/api/v1/accounts/{account}/backfill", post(backfill::start))
         .route(
             "/api/v1/destinations",
             get(destinations::list).post(destinations::connect),
