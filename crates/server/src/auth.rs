@@ -188,6 +188,23 @@ pub(crate) async fn require_operator(
     }
 }
 
+/// Whether a form post comes from one of paysync's own pages. The login form has no CSRF token
+/// (there is no session yet); a browser names the page's origin in `Origin` (all current ones do
+/// on POST), so a post from another site — which could sign a victim into the attacker's
+/// account — is refused. Clients that send no `Origin` (scripts) are not browsers and pass.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+}
+
 /// Opens a session for `username`; the `Set-Cookie` value carrying it.
 async fn open_session(state: &AppState, username: &str) -> Result<String, Response> {
     let id = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
@@ -212,8 +229,16 @@ async fn open_session(state: &AppState, username: &str) -> Result<String, Respon
 pub(crate) async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
+    if !same_origin(&headers) {
+        tracing::warn!(%peer, "login refused: posted from another site");
+        return pages::login(
+            StatusCode::FORBIDDEN,
+            Some("Sign in from paysync's own page."),
+        );
+    }
     let Ok(body) = state.read_body(body).await else {
         return pages::login(StatusCode::BAD_REQUEST, Some("The form could not be read."));
     };
@@ -313,6 +338,24 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie(&headers, "c"), None);
+    }
+
+    #[test]
+    fn logins_posted_from_another_site_are_recognised() {
+        let headers = |origin: Option<&str>| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, "paysync.example.com:8080".parse().unwrap());
+            if let Some(o) = origin {
+                h.insert(header::ORIGIN, o.parse().unwrap());
+            }
+            h
+        };
+        assert!(same_origin(&headers(None)));
+        assert!(same_origin(&headers(Some(
+            "https://paysync.example.com:8080"
+        ))));
+        assert!(!same_origin(&headers(Some("https://evil.example"))));
+        assert!(!same_origin(&headers(Some("null"))));
     }
 
     #[test]

@@ -63,22 +63,38 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Prometheus text being written (`write!` to a String cannot fail).
+#[derive(Default)]
+struct Exposition(String);
+
+impl Exposition {
+    /// A metric family's HELP and TYPE lines.
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn line(&mut self, text: String) {
+        self.0.push_str(&text);
+        self.0.push('\n');
+    }
+}
+
 async fn render(state: &AppState) -> Result<String, paysync_store::StoreError> {
-    let mut out = String::new();
-    let store = &state.running().store;
-    // `write!` to a String cannot fail.
-    let mut line = |text: String| {
-        out.push_str(&text);
-        out.push('\n');
-    };
-    line("# HELP paysync_webhook_events Stripe events stored (webhooks and catch-up).".into());
-    line("# TYPE paysync_webhook_events gauge".into());
+    // One generation throughout, should the configuration be reloaded meanwhile.
+    let running = state.running();
+    let store = &running.store;
+    let mut out = Exposition::default();
+    out.family(
+        "paysync_webhook_events",
+        "gauge",
+        "Stripe events stored (webhooks and catch-up).",
+    );
     let mut rejections = Vec::new();
     let mut pending = Vec::new();
-    for account in &state.running().config.accounts {
+    for account in &running.config.accounts {
         let summary = store.ledger_summary(&account.name).await?;
         let a = label(&account.name);
-        line(format!(
+        out.line(format!(
             "paysync_webhook_events{{account=\"{a}\"}} {}",
             summary.events
         ));
@@ -87,25 +103,37 @@ async fn render(state: &AppState) -> Result<String, paysync_store::StoreError> {
             rejections.push((a.clone(), label(&r.reason), r.count));
         }
     }
-    line("# HELP paysync_webhook_rejections_total Webhook requests refused, by reason.".into());
-    line("# TYPE paysync_webhook_rejections_total counter".into());
+    out.family(
+        "paysync_webhook_rejections_total",
+        "counter",
+        "Webhook requests refused, by reason.",
+    );
     for (a, reason, count) in rejections {
-        line(format!(
+        out.line(format!(
             "paysync_webhook_rejections_total{{account=\"{a}\",reason=\"{reason}\"}} {count}"
         ));
     }
-    line("# HELP paysync_events_pending Events stored but not yet in the ledger.".into());
-    line("# TYPE paysync_events_pending gauge".into());
-    line("# HELP paysync_people_dirty People waiting to be reconciled.".into());
-    line("# TYPE paysync_people_dirty gauge".into());
+    out.family(
+        "paysync_events_pending",
+        "gauge",
+        "Events stored but not yet in the ledger.",
+    );
+    out.family(
+        "paysync_people_dirty",
+        "gauge",
+        "People waiting to be reconciled.",
+    );
     for (a, events, dirty) in pending {
-        line(format!(
+        out.line(format!(
             "paysync_events_pending{{account=\"{a}\"}} {events}"
         ));
-        line(format!("paysync_people_dirty{{account=\"{a}\"}} {dirty}"));
+        out.line(format!("paysync_people_dirty{{account=\"{a}\"}} {dirty}"));
     }
-    line("# HELP paysync_outbox_rows Outbox rows per destination and state.".into());
-    line("# TYPE paysync_outbox_rows gauge".into());
+    out.family(
+        "paysync_outbox_rows",
+        "gauge",
+        "Outbox rows per destination and state.",
+    );
     for o in store.outbox_summary(now_ms()).await? {
         let d = label(&o.destination);
         for (kind, n) in [
@@ -114,16 +142,22 @@ async fn render(state: &AppState) -> Result<String, paysync_store::StoreError> {
             ("in_flight", o.in_flight),
             ("dead", o.dead),
         ] {
-            line(format!(
+            out.line(format!(
                 "paysync_outbox_rows{{destination=\"{d}\",state=\"{kind}\"}} {n}"
             ));
         }
     }
-    line("# HELP paysync_delivered_rows_total Outbox rows settled, by outcome.".into());
-    line("# TYPE paysync_delivered_rows_total counter".into());
-    line("# HELP paysync_delivered_ops_total Operations sent to destinations.".into());
-    line("# TYPE paysync_delivered_ops_total counter".into());
-    for d in &state.running().deliverers {
+    out.family(
+        "paysync_delivered_rows_total",
+        "counter",
+        "Outbox rows settled, by outcome.",
+    );
+    out.family(
+        "paysync_delivered_ops_total",
+        "counter",
+        "Operations sent to destinations.",
+    );
+    for d in &running.deliverers {
         let name = label(&d.destination);
         let t = &d.totals;
         let get = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
@@ -132,23 +166,29 @@ async fn render(state: &AppState) -> Result<String, paysync_store::StoreError> {
             ("retried", get(&t.rows_retried)),
             ("dead", get(&t.rows_dead)),
         ] {
-            line(format!(
+            out.line(format!(
                 "paysync_delivered_rows_total{{destination=\"{name}\",outcome=\"{outcome}\"}} {n}"
             ));
         }
-        line(format!(
+        out.line(format!(
             "paysync_delivered_ops_total{{destination=\"{name}\"}} {}",
             get(&t.ops)
         ));
     }
-    line("# HELP paysync_destination_requests_total Calls to destination APIs, by outcome.".into());
-    line("# TYPE paysync_destination_requests_total counter".into());
-    line("# HELP paysync_destination_request_seconds Latency of calls to destination APIs.".into());
-    line("# TYPE paysync_destination_request_seconds histogram".into());
+    out.family(
+        "paysync_destination_requests_total",
+        "counter",
+        "Calls to destination APIs, by outcome.",
+    );
+    out.family(
+        "paysync_destination_request_seconds",
+        "histogram",
+        "Latency of calls to destination APIs.",
+    );
     for (dest, stats) in paysync_destinations::metrics::snapshot() {
         let d = label(&dest);
         for (outcome, n) in &stats.by_outcome {
-            line(format!(
+            out.line(format!(
                 "paysync_destination_requests_total{{destination=\"{d}\",outcome=\"{outcome}\"}} {n}"
             ));
         }
@@ -169,7 +209,7 @@ async fn render(state: &AppState) -> Result<String, paysync_store::StoreError> {
              paysync_destination_request_seconds_count{{destination=\"{d}\"}} {}",
             stats.count, stats.sum_secs, stats.count
         );
-        line(histogram);
+        out.line(histogram);
     }
-    Ok(out)
+    Ok(out.0)
 }

@@ -137,6 +137,19 @@ fn every_operator_route_refuses_requests_without_auth_or_csrf() {
     assert_eq!(locked.status, 429);
     assert!(locked.header("retry-after").is_some());
     assert_eq!(login("ada", "wrong").status, 401);
+    // A login form posted from another site is refused, right password or not.
+    let forged = client
+        .post(paysync.url("/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .body(format!(
+            "username=ada&password={}",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .expect("login");
+    assert_eq!(forged.status, 403);
+    assert!(forged.header("set-cookie").is_none());
 
     let (cookie, csrf) = sign_in(&paysync, &client);
     for (method, path) in &operations {
