@@ -4,7 +4,9 @@ use rusqlite::Connection;
 
 use crate::{Result, StoreError};
 
-/// (version, name, SQL). Append only: a released migration is never edited.
+/// (version, name, SQL). Append only: a released migration is never edited. Each has a
+/// PostgreSQL twin of the same file name in `migrations/postgres`, making the same schema
+/// (`tests/it/migrations_in_step.rs` checks it).
 const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
     (
         1,

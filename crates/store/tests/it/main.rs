@@ -1,0 +1,3 @@
+//! paysync-store's integration tests: one binary.
+
+mod migrations_in_step;
