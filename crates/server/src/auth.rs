@@ -239,8 +239,12 @@ pub(crate) async fn login(
             Some("Sign in from paysync's own page."),
         );
     }
-    let Ok(body) = state.read_body(body).await else {
-        return pages::login(StatusCode::BAD_REQUEST, Some("The form could not be read."));
+    let body = match state.read_body(body).await {
+        Ok(body) => body,
+        Err(refused) => {
+            tracing::warn!(%peer, reason = refused.reason_code(), "login refused: the form is too large, too slow or unreadable");
+            return pages::login(refused.status(), Some("The form could not be read."));
+        }
     };
     let field = |name: &str| {
         form_urlencoded::parse(&body)

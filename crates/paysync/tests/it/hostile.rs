@@ -122,7 +122,7 @@ fn every_public_endpoint_refuses_hostile_input_with_a_reason_and_stores_nothing(
     );
 
     // Slow bodies, at each endpoint that reads one: 408 with the reason.
-    for path in [stripe, hook, "/consent/confirm"] {
+    for path in [stripe, hook, "/consent/confirm", "/login"] {
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n"
@@ -270,6 +270,35 @@ fn every_public_endpoint_refuses_hostile_input_with_a_reason_and_stores_nothing(
             vec![b't'; 70_000],
             "413",
         ),
+        // The login form and the OAuth callback are public too.
+        (
+            "oversized login",
+            "POST",
+            "/login",
+            vec![b'u'; 70_000],
+            "413",
+        ),
+        (
+            "login of invalid UTF-8",
+            "POST",
+            "/login",
+            vec![b'u', b'=', 0xff, b'&', b'p', b'=', 0xfe],
+            "401",
+        ),
+        (
+            "forged OAuth state",
+            "GET",
+            "/oauth/constant-contact/callback?code=x&state=forged",
+            Vec::new(),
+            "400",
+        ),
+        (
+            "OAuth state of odd characters",
+            "GET",
+            "/oauth/constant-contact/callback?code=x&state=%00%FF%2F..",
+            Vec::new(),
+            "400",
+        ),
     ] {
         let (head, body) = request(method, path, &form, &body);
         let (answer, _) = raw(port, &head, &body, wait);
@@ -309,6 +338,8 @@ fn every_public_endpoint_refuses_hostile_input_with_a_reason_and_stores_nothing(
         "duplicate Stripe-Signature headers",
         "destination webhook rejected",
         "unknown destination",
+        "login refused",
+        "Constant Contact authorization failed",
     ] {
         assert!(log.contains(needle), "no {needle:?} in the log:\n{log}");
     }

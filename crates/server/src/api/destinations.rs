@@ -174,7 +174,7 @@ pub(super) async fn save(
             .map_err(store_error)?;
         *value = format!("{STORED_SECRET_PREFIX}{secret_name}");
     }
-    let body = serde_json::to_string(&*destination).map_err(store_error)?;
+    let body = serde_json::to_string(&*destination).map_err(super::unexpected)?;
     store
         .put_managed(ManagedItem {
             kind: ManagedKind::Destination,

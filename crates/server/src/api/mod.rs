@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use paysync_core::config::{Config, ConfigProblem, RawConfig};
 use paysync_engine::managed::{self, ManagedError};
+use paysync_store::StoreError;
 use serde_json::json;
 
 use crate::{AppState, error};
@@ -86,12 +87,33 @@ pub(crate) fn body<T>(parsed: Result<Json<T>, JsonRejection>) -> Result<T, Respo
     })
 }
 
-pub(crate) fn store_error(e: impl std::fmt::Display) -> Response {
+/// The answer to a store failure: a secret that cannot be sealed or opened (no master key, or
+/// another one) is the operator's to fix (422, saying which); anything else is the store not
+/// answering (503).
+pub(crate) fn store_error(e: StoreError) -> Response {
+    if let StoreError::Secret(message) = &e {
+        tracing::warn!(error = %e, "management request refused: secrets cannot be kept");
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "secrets_unavailable",
+            message,
+        );
+    }
     tracing::error!(error = %e, "management request failed in the store");
     error(
         StatusCode::SERVICE_UNAVAILABLE,
         "store_unavailable",
         "the store does not answer",
+    )
+}
+
+/// Turning paysync's own values into JSON cannot fail; should it, the request fails (500).
+pub(crate) fn unexpected(e: serde_json::Error) -> Response {
+    tracing::error!(error = %e, "management request failed: cannot write JSON");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "paysync could not write its answer",
     )
 }
 

@@ -122,7 +122,7 @@ pub(super) async fn start(
         verifier: pkce.verifier.expose_secret().to_owned(),
         created_ms: now_ms(),
     };
-    let sealed = serde_json::to_string(&pending).map_err(store_error)?;
+    let sealed = serde_json::to_string(&pending).map_err(super::unexpected)?;
     state
         .shared
         .store
@@ -183,7 +183,8 @@ pub(super) async fn callback(
     let name = pending_secret(&oauth_state);
     let pending = match store.get_secret(&name).await {
         Ok(Some(sealed)) => serde_json::from_str::<Pending>(sealed.expose_secret()).ok(),
-        Ok(None) => None,
+        // No master key (or another one): no authorization can have been started with it.
+        Ok(None) | Err(paysync_store::StoreError::Secret(_)) => None,
         Err(e) => return store_error(e),
     };
     // Single use, whatever happens next.

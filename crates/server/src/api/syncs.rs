@@ -68,7 +68,7 @@ pub(super) async fn save(
     }
     let created = state.running().config.syncs.iter().all(|s| s.name != name);
     with_change(&state, |raw| put_sync(raw, sync.clone())).await?;
-    let body = serde_json::to_string(&sync).map_err(store_error)?;
+    let body = serde_json::to_string(&sync).map_err(super::unexpected)?;
     state
         .shared
         .store
