@@ -36,6 +36,8 @@ use serde_json::{Map, Value, json};
 pub use wire::subscriber_hash;
 use wire::*;
 
+use futures_util::future::join_all;
+
 use crate::batching::{BatchLimits, split};
 use crate::catalog::{Catalog, Entry};
 use crate::consent::{ConsentDecision, Refusal, decide, would_resubscribe};
@@ -389,6 +391,20 @@ impl Mailchimp {
             .json(VENDOR, "batch subscribe result")
     }
 
+    /// The batch subscribes of one pass, sent at once (the HTTP layer keeps within Mailchimp's
+    /// connection limit), so that a pass waits for its slowest call rather than for all of them
+    /// in turn; the results come back in chunk order.
+    async fn batch_subscribe_all<'a>(
+        &self,
+        chunks: Vec<(Vec<usize>, Vec<BatchMember<'a>>)>,
+        update_existing: bool,
+    ) -> Vec<(Vec<usize>, Result<BatchSubscribeResult, DestinationError>)> {
+        join_all(chunks.into_iter().map(|(chunk, members)| async move {
+            (chunk, self.batch_subscribe(members, update_existing).await)
+        }))
+        .await
+    }
+
     /// Many contacts through batch subscribe (see the module docs for the passes).
     async fn upsert_bulk(&self, contacts: &[DesiredContact]) -> Vec<ItemOutcome> {
         let mut out = Outcomes::new(contacts.len());
@@ -457,13 +473,20 @@ impl Mailchimp {
                 ItemOutcome::Invalid("member too large for batch subscribe".into()),
             );
         }
-        for chunk in pass1.chunks {
-            let members = chunk
-                .iter()
-                .map(|&i| member(i, Some(status_of(contacts[i].consent)), true))
-                .collect();
+        let pass1 = pass1
+            .chunks
+            .into_iter()
+            .map(|chunk| {
+                let members = chunk
+                    .iter()
+                    .map(|&i| member(i, Some(status_of(contacts[i].consent)), true))
+                    .collect();
+                (chunk, members)
+            })
+            .collect();
+        for (chunk, result) in self.batch_subscribe_all(pass1, false).await {
             let index = by_email(&chunk);
-            match self.batch_subscribe(members, false).await {
+            match result {
                 Err(e) => out.set_all(&chunk, &ItemOutcome::from_error(e)),
                 Ok(r) => {
                     for m in &r.new_members {
@@ -507,13 +530,20 @@ impl Mailchimp {
                 ItemOutcome::Invalid("member too large for batch subscribe".into()),
             );
         }
-        for chunk in pass2.chunks {
-            let members = chunk
-                .iter()
-                .map(|&i| member(i, unsubscribe(i), true))
-                .collect();
+        let pass2 = pass2
+            .chunks
+            .into_iter()
+            .map(|chunk| {
+                let members = chunk
+                    .iter()
+                    .map(|&i| member(i, unsubscribe(i), true))
+                    .collect();
+                (chunk, members)
+            })
+            .collect();
+        for (chunk, result) in self.batch_subscribe_all(pass2, true).await {
             let index = by_email(&chunk);
-            match self.batch_subscribe(members, true).await {
+            match result {
                 Err(e) => out.set_all(&chunk, &ItemOutcome::from_error(e)),
                 Ok(r) => {
                     for m in r.updated_members.iter().chain(&r.new_members) {
@@ -549,13 +579,20 @@ impl Mailchimp {
         let targets: BTreeMap<usize, Consent> = changes.iter().copied().collect();
         let changing: Vec<usize> = targets.keys().copied().collect();
         let pass3 = chunks(&changing, &|i| Some(status_of(targets[&i])), false);
-        for chunk in pass3.chunks {
-            let members = chunk
-                .iter()
-                .map(|&i| member(i, Some(status_of(targets[&i])), false))
-                .collect();
+        let pass3 = pass3
+            .chunks
+            .into_iter()
+            .map(|chunk| {
+                let members = chunk
+                    .iter()
+                    .map(|&i| member(i, Some(status_of(targets[&i])), false))
+                    .collect();
+                (chunk, members)
+            })
+            .collect();
+        for (chunk, result) in self.batch_subscribe_all(pass3, true).await {
             let index = by_email(&chunk);
-            match self.batch_subscribe(members, true).await {
+            match result {
                 Err(e) => out.set_all(&chunk, &ItemOutcome::from_error(e)),
                 Ok(r) => {
                     for m in r.updated_members.iter().chain(&r.new_members) {
@@ -668,18 +705,22 @@ impl Mailchimp {
             }
             return results;
         }
-        let mut results = Vec::new();
-        for chunk in ops.chunks(MAX_BATCH_OPERATIONS) {
+        // The batches run at once: Mailchimp processes them side by side, so a round waits for
+        // its slowest batch, not for the sum of them (the HTTP layer keeps within the connection
+        // limit; the status reads between are spaced by the job timer).
+        let runs = ops.chunks(MAX_BATCH_OPERATIONS).map(|chunk| async move {
             match self.run_batch(chunk).await {
-                Ok(0) => results.extend(chunk.iter().map(|op| (op.index, Ok(())))),
+                Ok(0) => chunk.iter().map(|op| (op.index, Ok(()))).collect(),
                 Ok(_) | Err(_) => {
+                    let mut results = Vec::new();
                     for op in chunk {
                         results.push((op.index, self.run_one(op).await));
                     }
+                    results
                 }
             }
-        }
-        results
+        });
+        join_all(runs).await.into_iter().flatten().collect()
     }
 
     async fn run_one(&self, op: &MemberOp) -> Result<(), DestinationError> {
