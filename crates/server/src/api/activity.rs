@@ -195,13 +195,15 @@ pub(super) async fn replay(
 #[serde(deny_unknown_fields)]
 pub(super) struct ReportFilter {
     account: Option<String>,
+    /// At most this many rows per account in the JSON report (its `people` says how many
+    /// there are); the CSV always has everyone.
+    limit: Option<usize>,
 }
 
 async fn reports(
     state: &AppState,
-    filter: Result<Query<ReportFilter>, axum::extract::rejection::QueryRejection>,
+    filter: &ReportFilter,
 ) -> Result<Vec<paysync_engine::report::AccountReport>, Response> {
-    let Query(filter) = filter.map_err(|e| bad_query(&e.body_text()))?;
     let running = state.running();
     let accounts: Vec<_> = running
         .config
@@ -226,15 +228,30 @@ pub(super) async fn report(
     State(state): State<AppState>,
     filter: Result<Query<ReportFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Response> {
-    let reports = reports(&state, filter).await?;
-    Ok(Json(json!({ "accounts": reports })).into_response())
+    let Query(filter) = filter.map_err(|e| bad_query(&e.body_text()))?;
+    let limit = match filter.limit {
+        None => usize::MAX,
+        Some(n) if n >= 1 => n,
+        Some(_) => return Err(bad_query("limit must be at least 1")),
+    };
+    let accounts: Vec<_> = reports(&state, &filter)
+        .await?
+        .into_iter()
+        .map(|mut r| {
+            let people = r.rows.len();
+            r.rows.truncate(limit);
+            json!({"account": r.account, "columns": r.columns, "rows": r.rows, "people": people})
+        })
+        .collect();
+    Ok(Json(json!({ "accounts": accounts })).into_response())
 }
 
 pub(super) async fn report_csv(
     State(state): State<AppState>,
     filter: Result<Query<ReportFilter>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, Response> {
-    let reports = reports(&state, filter).await?;
+    let Query(filter) = filter.map_err(|e| bad_query(&e.body_text()))?;
+    let reports = reports(&state, &filter).await?;
     let csv: String = reports.iter().map(|r| r.csv()).collect();
     Ok((
         [
