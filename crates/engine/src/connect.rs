@@ -68,14 +68,9 @@ async fn build(
                     })
                     .await?;
             }
-            let mut oauth =
-                OAuthClientConfig::new(client_id, client_secret.clone(), redirect_uri.clone());
-            if let Some(url) = authorize_url {
-                oauth.authorize_url = url.clone();
-            }
-            if let Some(url) = token_url {
-                oauth.token_url = url.clone();
-            }
+            let oauth =
+                OAuthClientConfig::new(client_id, client_secret.clone(), redirect_uri.clone())
+                    .with_urls(authorize_url.as_deref(), token_url.as_deref());
             let mut c = ConstantContactConfig::new(oauth, token_store);
             c.http.metrics_label = cfg.name.clone();
             if let Some(base) = api_base {

@@ -132,6 +132,17 @@ impl OAuthClientConfig {
             timeout: Duration::from_secs(30),
         }
     }
+
+    /// Another authorization server than Constant Contact's (the emulator's), where given.
+    pub fn with_urls(mut self, authorize_url: Option<&str>, token_url: Option<&str>) -> Self {
+        if let Some(url) = authorize_url {
+            self.authorize_url = url.to_owned();
+        }
+        if let Some(url) = token_url {
+            self.token_url = url.to_owned();
+        }
+        self
+    }
 }
 
 /// A PKCE verifier and its S256 challenge (RFC 7636).

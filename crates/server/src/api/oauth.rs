@@ -66,18 +66,12 @@ fn callback_url(state: &AppState, headers: &HeaderMap) -> Option<String> {
 }
 
 fn oauth_config(d: &RawConstantContact) -> OAuthClientConfig {
-    let mut cfg = OAuthClientConfig::new(
+    OAuthClientConfig::new(
         &d.client_id,
         d.client_secret.clone().map(SecretString::from),
         &d.redirect_uri,
-    );
-    if let Some(url) = &d.authorize_url {
-        cfg.authorize_url = url.clone();
-    }
-    if let Some(url) = &d.token_url {
-        cfg.token_url = url.clone();
-    }
-    cfg
+    )
+    .with_urls(d.authorize_url.as_deref(), d.token_url.as_deref())
 }
 
 pub(super) async fn start(
