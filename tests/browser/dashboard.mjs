@@ -101,6 +101,8 @@ try {
   const field = page.locator("#fields tbody tr.field").first();
   await field.locator('[name="to"]').selectOption("FNAME");
   await field.locator('select[name="source"]').selectOption("first_name");
+  await editor.locator("details summary", { hasText: "Advanced settings" }).click();
+  await editor.locator('textarea[name="advanced"]').fill('{"on_delete": "unsubscribe"}');
   await page.click("#preview-sync");
   await page.locator("#impact").waitFor();
   await screenshot("segment-preview");

@@ -217,7 +217,12 @@ const SOURCES = [
   ["subscription.status", "Subscription status"], ["subscription.plan", "Subscription plan"],
   ["subscription.current_period_end", "Subscription renews"], ["paid.usd", "Total paid (USD, cents)"],
   ["refunded.usd", "Total refunded (USD, cents)"], ["metadata:", "Stripe metadata key …"], ["value:", "Fixed text …"],
+  ["json:", "Custom (JSON: from, template, value, transform) …"],
 ];
+
+// A sync's settings the editor has no controls for, edited as JSON as the configuration file
+// writes them.
+const ADVANCED_KEYS = ["filter", "event_tags", "coalesce_ms", "opt_in", "prior_consent", "on_delete", "two_way"];
 
 const editor = document.getElementById("sync-editor");
 let editing = null; // the sync's stored configuration, kept for the keys the editor does not show
@@ -249,6 +254,10 @@ function segmentRow(segment) {
 }
 
 function sourceOf(mapping) {
+  if (mapping.template !== undefined || (mapping.transform && mapping.transform.length)) {
+    const { to, ...rest } = mapping;
+    return ["json:", JSON.stringify(rest)];
+  }
   if (mapping.value !== undefined) return ["value:", mapping.value];
   if (mapping.from && mapping.from.startsWith("metadata.")) return ["metadata:", mapping.from.slice(9)];
   return [mapping.from || "name", ""];
@@ -281,8 +290,17 @@ async function loadCatalog(destination) {
   }
 }
 
+// A configuration without the keys that only spell out a default (null, an empty list).
+function compact(value) {
+  if (Array.isArray(value)) return value.map(compact);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(Object.entries(value)
+    .filter(([, v]) => v !== null && !(Array.isArray(v) && v.length === 0))
+    .map(([k, v]) => [k, compact(v)]));
+}
+
 async function openEditor(entry) {
-  editing = entry ? structuredClone(entry.config) : null;
+  editing = entry ? compact(entry.config) : null;
   const overview = await api("GET", "/api/v1/overview");
   const form = editor;
   const config = editing || {};
@@ -295,6 +313,8 @@ async function openEditor(entry) {
   await loadCatalog(form.elements.destination.value);
   document.querySelector("#segments tbody").replaceChildren(...(config.segments || []).map(segmentRow));
   document.querySelector("#fields tbody").replaceChildren(...(config.fields || []).map(fieldRow));
+  const advanced = Object.fromEntries(ADVANCED_KEYS.filter((k) => config[k] !== undefined).map((k) => [k, config[k]]));
+  form.elements.advanced.value = Object.keys(advanced).length ? JSON.stringify(advanced, null, 2) : "";
   document.getElementById("sync-editor-title").textContent = entry ? `Sync ${config.name}` : "New sync";
   document.getElementById("impact").hidden = true;
   const readOnly = entry && !entry.managed;
@@ -314,6 +334,11 @@ function readField(row) {
   const to = row.querySelector('[name="to"]').value.trim();
   const source = row.querySelector('[name="source"]').value;
   const extra = row.querySelector('[name="extra"]').value.trim();
+  if (source === "json:") {
+    try { return { to, ...JSON.parse(extra) }; } catch (e) {
+      throw new Error(`Field ${to}: not valid JSON`);
+    }
+  }
   if (source === "value:") return { to, value: extra };
   if (source === "metadata:") return { to, from: `metadata.${extra}` };
   return { to, from: source };
@@ -339,6 +364,15 @@ function readSync() {
     return segment;
   });
   sync.fields = [...document.querySelectorAll("#fields tbody tr.field")].map(readField);
+  for (const key of ADVANCED_KEYS) delete sync[key];
+  const advanced = form.elements.advanced.value.trim();
+  if (advanced) {
+    let parsed;
+    try { parsed = JSON.parse(advanced); } catch (e) { throw new Error("Advanced settings: not valid JSON"); }
+    const unknown = Object.keys(parsed).filter((k) => !ADVANCED_KEYS.includes(k));
+    if (unknown.length) throw new Error(`Advanced settings: ${unknown.join(", ")} ${unknown.length > 1 ? "are" : "is"} set above`);
+    Object.assign(sync, parsed);
+  }
   return sync;
 }
 

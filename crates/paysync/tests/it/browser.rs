@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::delivery::SECRET;
 use crate::harness::*;
-use crate::operator::{PASSWORD, operator_paysync};
+use crate::operator::{API_TOKEN, PASSWORD, operator_paysync};
 
 const MC_KEY: &str = "browserenteredkey4c1d-us1";
 
@@ -138,6 +138,22 @@ fn an_operator_runs_paysync_from_the_dashboard() {
         "the browser script failed ({status}); screenshots in {}:\n{errors}\n{}",
         artifacts.display(),
         paysync.serve_log()
+    );
+    // The sync saved from the editor, advanced settings included.
+    let syncs = http::blocking_client()
+        .get(paysync.url("/api/v1/syncs"))
+        .header("authorization", &format!("Bearer {API_TOKEN}"))
+        .send()
+        .expect("syncs")
+        .json();
+    let sync = &syncs["syncs"][0];
+    assert_eq!(sync["name"], "to-mc", "{syncs}");
+    assert_eq!(sync["config"]["on_delete"], "unsubscribe", "{syncs}");
+    assert_eq!(sync["config"]["segments"][0]["tag"], "paying", "{syncs}");
+    assert_eq!(
+        sync["config"]["fields"][0],
+        json!({"to": "FNAME", "from": "first_name"}),
+        "{syncs}"
     );
     // The replayed contact is in Mailchimp now.
     assert!(

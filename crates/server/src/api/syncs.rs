@@ -47,13 +47,22 @@ fn in_file(state: &AppState, name: &str) -> bool {
     state.shared.file.syncs.iter().any(|s| s.name == name)
 }
 
-/// Creates or replaces a sync: the body is its table as the configuration file writes it.
+/// Creates or replaces a sync: the body is its table as the configuration file writes it. It is
+/// kept as it was written (not as parsed, which would spell out every default).
 pub(super) async fn save(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    parsed: Result<Json<RawSync>, JsonRejection>,
+    parsed: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Response, Response> {
-    let sync = body(parsed)?;
+    let written = body(parsed)?;
+    let sync: RawSync = serde_json::from_value(written.clone()).map_err(|e| {
+        tracing::warn!(reason = %e, "management request refused: not a sync");
+        error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            &format!("not a sync: {e}"),
+        )
+    })?;
     if sync.name != name {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -68,7 +77,7 @@ pub(super) async fn save(
     }
     let created = state.running().config.syncs.iter().all(|s| s.name != name);
     with_change(&state, |raw| put_sync(raw, sync.clone())).await?;
-    let body = serde_json::to_string(&sync).map_err(super::unexpected)?;
+    let body = written.to_string();
     state
         .shared
         .store
