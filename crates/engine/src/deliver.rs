@@ -142,11 +142,15 @@ impl Deliverer {
         policy: RetryPolicy,
     ) -> Self {
         let caps = connector.capabilities();
-        // Enough rows to fill the connector's bulk call, bounded so a round stays well within
-        // its lease and memory (DESIGN P5: 150 MB). Constant Contact's imports take 40,000:
-        // 5,000 rows a round groups a deep backlog into few imports (one per set of lists);
-        // 10,000 measured 164 MB peak.
-        let batch = caps.max_bulk_contacts.clamp(1, 5_000);
+        // Enough rows to fill the bulk calls the vendor lets run at once (Mailchimp: 10 batch
+        // subscribes of 500, sent together), bounded so a round stays well within its lease and
+        // memory (DESIGN P5: 150 MB). Constant Contact's imports take 40,000: 5,000 rows a round
+        // groups a deep backlog into few imports (one per set of lists); 10,000 measured 164 MB
+        // peak. A vendor without a concurrency figure gets one bulk call a round.
+        let batch = caps
+            .max_bulk_contacts
+            .saturating_mul(caps.max_concurrency.max(1))
+            .clamp(1, 5_000);
         Deliverer {
             store,
             destination: destination.into(),
