@@ -35,6 +35,8 @@ use tokio::sync::Mutex;
 pub use deep_data::DeepDataConfig;
 use wire::*;
 
+use futures_util::future::join_all;
+
 use crate::batching::{BatchLimits, json_sizes, split};
 use crate::catalog::{Catalog, Entry};
 use crate::consent::{ConsentDecision, Refusal, decide};
@@ -648,11 +650,16 @@ impl ActiveCampaign {
                 )
             })
             .collect();
-        for chunk in plan.chunks {
+        // The imports go together (the HTTP layer keeps to the request rate): a round waits
+        // for its slowest import, not for all of them in turn.
+        let imports = plan.chunks.into_iter().map(|chunk| async move {
             let body = BulkImport {
                 contacts: chunk.iter().filter_map(|&i| rows[i].clone()).collect(),
             };
             let outcome = self.run_import(&body).await;
+            (chunk, outcome)
+        });
+        for (chunk, outcome) in join_all(imports).await {
             match outcome {
                 Ok(failed) => {
                     for &i in &chunk {
