@@ -211,6 +211,11 @@ impl Config {
     pub fn destination(&self, name: &str) -> Option<&DestinationConfig> {
         self.destinations.iter().find(|d| d.name == name)
     }
+
+    /// The syncs reading from the Stripe account `account`.
+    pub fn syncs_of<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a SyncConfig> {
+        self.syncs.iter().filter(move |s| s.account == account)
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -40,12 +40,7 @@ pub async fn contacts(
     }
     let mut reports = Vec::new();
     for account in accounts {
-        let syncs: Vec<_> = config
-            .syncs
-            .iter()
-            .filter(|s| s.account == account.name)
-            .cloned()
-            .collect();
+        let syncs: Vec<_> = config.syncs_of(&account.name).cloned().collect();
         let mut report = AccountReport {
             account: account.name.clone(),
             columns: header(&syncs),

@@ -298,12 +298,7 @@ pub async fn spawn_sync_loops(
     }
     spawn_mailer(tasks, &store, config, shutdown.clone());
     for account in &config.accounts {
-        let syncs: Vec<_> = config
-            .syncs
-            .iter()
-            .filter(|s| s.account == account.name)
-            .cloned()
-            .collect();
+        let syncs: Vec<_> = config.syncs_of(&account.name).cloned().collect();
         if syncs.is_empty() {
             continue;
         }

@@ -41,7 +41,7 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     };
     let store = load::open_store(&config).await?;
     let mut plans: Vec<SyncPlan> = Vec::new();
-    for sync in config.syncs.iter().filter(|s| s.account == account) {
+    for sync in config.syncs_of(&account) {
         plans.push(offline_plan(store.as_ref(), sync).await?);
     }
     let now = paysync_engine::now_ms();

@@ -396,11 +396,13 @@ impl Mailchimp {
     /// in turn; the results come back in chunk order.
     async fn batch_subscribe_all<'a>(
         &self,
-        chunks: Vec<(Vec<usize>, Vec<BatchMember<'a>>)>,
+        chunks: Vec<Vec<usize>>,
+        member: impl Fn(usize) -> BatchMember<'a>,
         update_existing: bool,
     ) -> Vec<(Vec<usize>, Result<BatchSubscribeResult, DestinationError>)> {
-        join_all(chunks.into_iter().map(|(chunk, members)| async move {
-            (chunk, self.batch_subscribe(members, update_existing).await)
+        join_all(chunks.into_iter().map(|chunk| {
+            let members = chunk.iter().map(|&i| member(i)).collect();
+            async move { (chunk, self.batch_subscribe(members, update_existing).await) }
         }))
         .await
     }
@@ -473,18 +475,14 @@ impl Mailchimp {
                 ItemOutcome::Invalid("member too large for batch subscribe".into()),
             );
         }
-        let pass1 = pass1
-            .chunks
-            .into_iter()
-            .map(|chunk| {
-                let members = chunk
-                    .iter()
-                    .map(|&i| member(i, Some(status_of(contacts[i].consent)), true))
-                    .collect();
-                (chunk, members)
-            })
-            .collect();
-        for (chunk, result) in self.batch_subscribe_all(pass1, false).await {
+        for (chunk, result) in self
+            .batch_subscribe_all(
+                pass1.chunks,
+                |i| member(i, Some(status_of(contacts[i].consent)), true),
+                false,
+            )
+            .await
+        {
             let index = by_email(&chunk);
             match result {
                 Err(e) => out.set_all(&chunk, &ItemOutcome::from_error(e)),
@@ -530,18 +528,10 @@ impl Mailchimp {
                 ItemOutcome::Invalid("member too large for batch subscribe".into()),
             );
         }
-        let pass2 = pass2
-            .chunks
-            .into_iter()
-            .map(|chunk| {
-                let members = chunk
-                    .iter()
-                    .map(|&i| member(i, unsubscribe(i), true))
-                    .collect();
-                (chunk, members)
-            })
-            .collect();
-        for (chunk, result) in self.batch_subscribe_all(pass2, true).await {
+        for (chunk, result) in self
+            .batch_subscribe_all(pass2.chunks, |i| member(i, unsubscribe(i), true), true)
+            .await
+        {
             let index = by_email(&chunk);
             match result {
                 Err(e) => out.set_all(&chunk, &ItemOutcome::from_error(e)),
@@ -579,18 +569,14 @@ impl Mailchimp {
         let targets: BTreeMap<usize, Consent> = changes.iter().copied().collect();
         let changing: Vec<usize> = targets.keys().copied().collect();
         let pass3 = chunks(&changing, &|i| Some(status_of(targets[&i])), false);
-        let pass3 = pass3
-            .chunks
-            .into_iter()
-            .map(|chunk| {
-                let members = chunk
-                    .iter()
-                    .map(|&i| member(i, Some(status_of(targets[&i])), false))
-                    .collect();
-                (chunk, members)
-            })
-            .collect();
-        for (chunk, result) in self.batch_subscribe_all(pass3, true).await {
+        for (chunk, result) in self
+            .batch_subscribe_all(
+                pass3.chunks,
+                |i| member(i, Some(status_of(targets[&i])), false),
+                true,
+            )
+            .await
+        {
             let index = by_email(&chunk);
             match result {
                 Err(e) => out.set_all(&chunk, &ItemOutcome::from_error(e)),

@@ -9,12 +9,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use paysync_emulators::mailchimp::{MailchimpConfig, serve_mailchimp};
 use serde_json::{Value, json};
 
 use crate::delivery::SECRET;
 use crate::harness::*;
-use crate::operator::{API_TOKEN, PASSWORD, operator_paysync};
+use crate::operator::{API_TOKEN, PASSWORD, mailchimp_taking, operator_paysync};
 
 const MC_KEY: &str = "browserenteredkey4c1d-us1";
 
@@ -33,14 +32,7 @@ fn emails(manifest: &Value) -> Vec<String> {
 #[test]
 fn an_operator_runs_paysync_from_the_dashboard() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mc = rt
-        .block_on(serve_mailchimp(MailchimpConfig {
-            api_keys: vec![MC_KEY.into()],
-            batch_delay_ms: 50,
-            ..MailchimpConfig::default()
-        }))
-        .expect("mailchimp emulator");
-    let audience = mc.emulator.create_list("Customers");
+    let (mc, audience) = mailchimp_taking(&rt, MC_KEY);
     let stripe = Localstripe::start();
     let paysync = operator_paysync(&stripe.url);
     let _server = paysync.serve();

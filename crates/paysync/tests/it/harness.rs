@@ -108,6 +108,20 @@ impl Localstripe {
     }
 }
 
+/// A customer of a seeding manifest, alive, with an email, whom the SDK charged successfully.
+pub fn paying_customer(manifest: &Value) -> &Value {
+    manifest["customer_summaries"]
+        .as_array()
+        .expect("customer summaries")
+        .iter()
+        .find(|c| {
+            c["deleted"] == false
+                && c["email"].is_string()
+                && c["charges"].as_u64() > c["failed_charges"].as_u64()
+        })
+        .expect("a paying customer in the seed")
+}
+
 /// A paysync configuration in a temporary directory, and ways to run paysync against it.
 pub struct Paysync {
     pub dir: tempfile::TempDir,

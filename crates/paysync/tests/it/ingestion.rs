@@ -124,16 +124,7 @@ fn webhooks_and_backfill_store_everything_the_sdk_created() {
     assert_ledger_matches(&paysync.status("main"), &manifest, true);
 
     // A person the SDK charged successfully, previewed: one profile with their charges.
-    let paid = manifest["customer_summaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["deleted"] == false
-                && c["email"].is_string()
-                && c["charges"].as_u64() > c["failed_charges"].as_u64()
-        })
-        .expect("a paying customer in the seed");
+    let paid = paying_customer(&manifest);
     let email = paid["email"].as_str().unwrap();
     let preview: Value =
         serde_json::from_str(&paysync.run(&["preview", "--email", email])).unwrap();

@@ -6,10 +6,11 @@
 
 use std::time::Duration;
 
+use paysync_emulators::EmulatorHandle;
 use paysync_emulators::constant_contact::{
     ConstantContactConfig, OAuthClient, serve_constant_contact,
 };
-use paysync_emulators::mailchimp::{MailchimpConfig, serve_mailchimp};
+use paysync_emulators::mailchimp::{MailchimpConfig, MailchimpEmulator, serve_mailchimp};
 use serde_json::{Value, json};
 
 use crate::delivery::SECRET;
@@ -30,6 +31,22 @@ pub(crate) fn operator_paysync(stripe_api: &str) -> Paysync {
     paysync.set_env("PAYSYNC_ADMIN_PASSWORD", PASSWORD);
     paysync.run(&["admin", "add", "--username", "ada"]);
     paysync
+}
+
+/// A Mailchimp emulator that takes only `key`, with one audience; its id.
+pub(crate) fn mailchimp_taking(
+    rt: &tokio::runtime::Runtime,
+    key: &str,
+) -> (EmulatorHandle<MailchimpEmulator>, String) {
+    let mc = rt
+        .block_on(serve_mailchimp(MailchimpConfig {
+            api_keys: vec![key.into()],
+            batch_delay_ms: 50,
+            ..MailchimpConfig::default()
+        }))
+        .expect("mailchimp emulator");
+    let audience = mc.emulator.create_list("Customers");
+    (mc, audience)
 }
 
 /// Signs in; the session cookie (`name=value`) and the page's CSRF token.
@@ -189,14 +206,7 @@ fn every_operator_route_refuses_requests_without_auth_or_csrf() {
 #[test]
 fn the_api_connects_destinations_and_syncs_that_deliver_with_secrets_sealed() {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mc = rt
-        .block_on(serve_mailchimp(MailchimpConfig {
-            api_keys: vec![MC_KEY.into()],
-            batch_delay_ms: 50,
-            ..MailchimpConfig::default()
-        }))
-        .expect("mailchimp emulator");
-    let audience = mc.emulator.create_list("Customers");
+    let (mc, audience) = mailchimp_taking(&rt, MC_KEY);
     let cc_client = OAuthClient {
         client_secret: CC_CLIENT_SECRET.into(),
         ..OAuthClient::default()
@@ -260,16 +270,7 @@ fn the_api_connects_destinations_and_syncs_that_deliver_with_secrets_sealed() {
     // localstripe sends no webhook for some objects (charges among them): history comes from
     // the backfill, as it would for a newly connected account.
     paysync.run(&["backfill", "--all"]);
-    let paying = manifest["customer_summaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| {
-            c["deleted"] == false
-                && c["email"].is_string()
-                && c["charges"].as_u64() > c["failed_charges"].as_u64()
-        })
-        .expect("a paying customer in the seed")["email"]
+    let paying = paying_customer(&manifest)["email"]
         .as_str()
         .unwrap()
         .to_lowercase();

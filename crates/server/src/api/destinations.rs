@@ -1,8 +1,6 @@
 //! `/api/v1/destinations`: list, connect with an API key (checked with a live call before it is
 //! saved), disconnect, and the destination's lists, tags and fields for the mapping editor.
 
-use std::collections::BTreeSet;
-
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,46 +10,22 @@ use paysync_store::{ManagedItem, ManagedKind, destination_secret_prefix};
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::{body, conflict, not_found, reload, store_error, with_change};
+use super::{body, conflict, managed_items, not_found, reload, store_error, with_change};
 use crate::{AppState, error};
-
-/// The names of the destinations (or syncs) added through the dashboard.
-pub(super) async fn managed_names(
-    state: &AppState,
-    kind: ManagedKind,
-) -> Result<BTreeSet<String>, Response> {
-    Ok(state
-        .shared
-        .store
-        .managed_config()
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .filter(|i| i.kind == kind)
-        .map(|i| i.name)
-        .collect())
-}
 
 /// Whether a destination of this name runs, or was saved and is about to.
 pub(super) async fn taken(state: &AppState, name: &str) -> Result<bool, Response> {
     Ok(state.running().config.destination(name).is_some()
-        || managed_names(state, ManagedKind::Destination)
+        || managed_items(state, ManagedKind::Destination)
             .await?
-            .contains(name))
+            .iter()
+            .any(|i| i.name == name))
 }
 
 /// The running destinations, and those saved that `serve` is about to start: `running` says
 /// which; `managed` whether the dashboard added it (else the configuration file did).
 pub(super) async fn list(State(state): State<AppState>) -> Result<Response, Response> {
-    let managed: Vec<ManagedItem> = state
-        .shared
-        .store
-        .managed_config()
-        .await
-        .map_err(store_error)?
-        .into_iter()
-        .filter(|i| i.kind == ManagedKind::Destination)
-        .collect();
+    let managed = managed_items(&state, ManagedKind::Destination).await?;
     let running = state.running();
     let outbox = running
         .store

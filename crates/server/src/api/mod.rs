@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post, put};
 use paysync_core::config::{Config, ConfigProblem, RawConfig};
 use paysync_engine::managed::{self, ManagedError};
-use paysync_store::StoreError;
+use paysync_store::{ManagedItem, ManagedKind, StoreError};
 use serde_json::json;
 
 use crate::{AppState, error};
@@ -151,6 +151,22 @@ pub(crate) async fn with_change(
         Err(ManagedError::Invalid(problems)) => Err(invalid(&problems)),
         Err(ManagedError::Store(e)) => Err(store_error(e)),
     }
+}
+
+/// The destinations (or syncs) added through the dashboard.
+pub(crate) async fn managed_items(
+    state: &AppState,
+    kind: ManagedKind,
+) -> Result<Vec<ManagedItem>, Response> {
+    Ok(state
+        .shared
+        .store
+        .managed_config()
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter(|i| i.kind == kind)
+        .collect())
 }
 
 /// Asks `serve` to restart its sync loops on the changed configuration.

@@ -9,7 +9,7 @@ use paysync_core::config::{RawConfig, RawSync};
 use paysync_store::{ManagedItem, ManagedKind};
 use serde_json::json;
 
-use super::{body, conflict, not_found, reload, store_error, with_change};
+use super::{body, conflict, managed_items, not_found, reload, store_error, with_change};
 use crate::{AppState, error};
 
 pub(super) async fn list(State(state): State<AppState>) -> Result<Response, Response> {
@@ -20,16 +20,7 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Response, Resp
         .iter()
         .map(|s| json!({"name": s.name, "managed": false, "config": s}))
         .collect();
-    for item in state
-        .shared
-        .store
-        .managed_config()
-        .await
-        .map_err(store_error)?
-    {
-        if item.kind != ManagedKind::Sync {
-            continue;
-        }
+    for item in managed_items(&state, ManagedKind::Sync).await? {
         if let Ok(config) = serde_json::from_str::<serde_json::Value>(&item.body) {
             syncs.push(json!({"name": item.name, "managed": true, "config": config}));
         }
