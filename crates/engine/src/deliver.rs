@@ -275,6 +275,20 @@ impl Deliverer {
                 Next::Dead { .. } => stats.dead += 1,
             })
             .collect();
+        // Operators watching the process log (not only the sync log) see why rows wait.
+        if stats.retried + stats.dead > 0 {
+            let error = results.iter().find_map(|d| match &d.next {
+                Next::Retry { error, .. } | Next::Dead { error, .. } => Some(error.as_str()),
+                Next::Done => None,
+            });
+            tracing::warn!(
+                destination = %self.destination,
+                retried = stats.retried,
+                dead = stats.dead,
+                error = error.unwrap_or_default(),
+                "some operations were not delivered"
+            );
+        }
         self.store.finish(results, done_at).await?;
         let used_jobs = outcomes
             .iter()

@@ -127,9 +127,11 @@ fn an_operator_runs_paysync_from_the_dashboard() {
     }
     assert!(
         done && status.success(),
-        "the browser script failed ({status}); screenshots in {}:\n{errors}\n{}",
+        "the browser script failed ({status}); screenshots in {}:\n{errors}\n{}\nsync log:\n{}\nstatus:\n{}",
         artifacts.display(),
-        paysync.serve_log()
+        paysync.serve_log(),
+        paysync.run(&["log", "--limit", "40"]),
+        paysync.run(&["status"]),
     );
     // The sync saved from the editor, advanced settings included.
     let syncs = http::blocking_client()
