@@ -11,10 +11,10 @@
 
 use paysync_core::UnixMs;
 use paysync_core::contact::{OptOutBy, RemoteConsent, RemoteContact};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::Result;
+use crate::sql::{Db, args};
 
 /// One consent fact, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,40 +78,39 @@ struct Fact<'a> {
     details: Option<&'a str>,
 }
 
-fn append(conn: &Connection, f: Fact<'_>) -> Result<()> {
-    conn.prepare_cached(
+fn append(db: &dyn Db, f: Fact<'_>) -> Result<()> {
+    db.execute(
         "INSERT INTO consent_ledger (person, destination, state, source, basis, at, details)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        f.person,
-        f.destination,
-        f.state,
-        f.source,
-        f.basis,
-        f.at,
-        f.details
-    ])?;
+        args![
+            f.person,
+            f.destination,
+            f.state,
+            f.source,
+            f.basis,
+            f.at,
+            f.details
+        ],
+    )?;
     Ok(())
 }
 
 /// Records an unsubscribe; answers false when the person was already suppressed there (nothing
 /// is written twice).
-pub(crate) fn record_unsubscribe(conn: &Connection, u: &Unsubscribe) -> Result<bool> {
-    if crate::erasure::is_erased(conn, &u.person)? {
+pub(crate) fn record_unsubscribe(db: &dyn Db, u: &Unsubscribe) -> Result<bool> {
+    if crate::erasure::is_erased(db, &u.person)? {
         return Ok(false);
     }
-    let inserted = conn
-        .prepare_cached(
-            "INSERT INTO suppressions (person, destination, since, source) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![u.person, u.destination, u.at, u.source])?;
+    let inserted = db.execute(
+        "INSERT INTO suppressions (person, destination, since, source) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO NOTHING",
+        args![u.person, u.destination, u.at, u.source],
+    )?;
     if inserted == 0 {
         return Ok(false);
     }
     append(
-        conn,
+        db,
         Fact {
             person: &u.person,
             destination: &u.destination,
@@ -123,10 +122,13 @@ pub(crate) fn record_unsubscribe(conn: &Connection, u: &Unsubscribe) -> Result<b
         },
     )?;
     for sync in &u.syncs {
-        let state: Option<String> = conn
-            .prepare_cached("SELECT state FROM acknowledged WHERE sync = ?1 AND person = ?2")?
-            .query_row((sync, &u.person), |r| r.get(0))
-            .optional()?;
+        let state: Option<String> = db
+            .query_opt(
+                "SELECT state FROM acknowledged WHERE sync = ?1 AND person = ?2",
+                args![sync, u.person],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?;
         let Some(state) = state else { continue };
         let Ok(mut contact) = serde_json::from_str::<RemoteContact>(&state) else {
             continue;
@@ -139,27 +141,28 @@ pub(crate) fn record_unsubscribe(conn: &Connection, u: &Unsubscribe) -> Result<b
         };
         let state = serde_json::to_string(&contact)
             .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
-        conn.prepare_cached(
+        db.execute(
             "UPDATE acknowledged SET state = ?3, rev = rev + 1, updated_at = ?4
              WHERE sync = ?1 AND person = ?2",
-        )?
-        .execute(params![sync, u.person, state, u.at])?;
+            args![sync, u.person, state, u.at],
+        )?;
     }
-    reconcile_again(conn, &u.accounts, &u.person, u.at)?;
+    reconcile_again(db, &u.accounts, &u.person, u.at)?;
     Ok(true)
 }
 
 /// Lifts a suppression after the person subscribed again at its destination; answers whether
 /// there was one.
-pub(crate) fn record_resubscribe(conn: &Connection, r: &Resubscribe) -> Result<bool> {
-    let lifted = conn
-        .prepare_cached("DELETE FROM suppressions WHERE person = ?1 AND destination = ?2")?
-        .execute((&r.person, &r.destination))?;
+pub(crate) fn record_resubscribe(db: &dyn Db, r: &Resubscribe) -> Result<bool> {
+    let lifted = db.execute(
+        "DELETE FROM suppressions WHERE person = ?1 AND destination = ?2",
+        args![r.person, r.destination],
+    )?;
     if lifted == 0 {
         return Ok(false);
     }
     append(
-        conn,
+        db,
         Fact {
             person: &r.person,
             destination: &r.destination,
@@ -170,67 +173,67 @@ pub(crate) fn record_resubscribe(conn: &Connection, r: &Resubscribe) -> Result<b
             details: r.details.as_deref(),
         },
     )?;
-    reconcile_again(conn, &r.accounts, &r.person, r.at)?;
+    reconcile_again(db, &r.accounts, &r.person, r.at)?;
     Ok(true)
 }
 
 /// Marks the person dirty in each account that holds objects with their email (an account that
 /// does not know them has nothing to reconcile).
-fn reconcile_again(conn: &Connection, accounts: &[String], person: &str, at: UnixMs) -> Result<()> {
+fn reconcile_again(db: &dyn Db, accounts: &[String], person: &str, at: UnixMs) -> Result<()> {
     for account in accounts {
-        conn.prepare_cached(
+        db.execute(
             "INSERT INTO dirty_customers (account, customer_ref, since, gen)
-             SELECT ?1, 'email:' || ?2, ?3, 0
+             SELECT CAST(?1 AS TEXT), 'email:' || CAST(?2 AS TEXT), CAST(?3 AS BIGINT), 0
               WHERE EXISTS (SELECT 1 FROM stripe_objects WHERE account = ?1 AND email = ?2)
-             ON CONFLICT DO UPDATE SET gen = gen + 1",
-        )?
-        .execute(params![account, person, at])?;
+             ON CONFLICT (account, customer_ref) DO UPDATE SET gen = dirty_customers.gen + 1",
+            args![account, person, at],
+        )?;
     }
     Ok(())
 }
 
-pub(crate) fn suppressions(conn: &Connection, person: &str) -> Result<Vec<Suppression>> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn suppressions(db: &dyn Db, person: &str) -> Result<Vec<Suppression>> {
+    db.query_map(
         "SELECT destination, since, source FROM suppressions WHERE person = ?1 ORDER BY destination",
-    )?;
-    let rows = stmt.query_map([person], |r| {
-        Ok(Suppression {
-            destination: r.get(0)?,
-            since: r.get(1)?,
-            source: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        args![person],
+        |r| {
+            Ok(Suppression {
+                destination: r.get(0)?,
+                since: r.get(1)?,
+                source: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// Suppressions per destination.
-pub(crate) fn suppression_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn suppression_counts(db: &dyn Db) -> Result<Vec<(String, i64)>> {
+    db.query_map(
         "SELECT destination, COUNT(*) FROM suppressions GROUP BY destination ORDER BY destination",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        args![],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
 }
 
 /// The ledger, oldest first, optionally for one person.
-pub(crate) fn ledger(conn: &Connection, person: Option<&str>) -> Result<Vec<ConsentEntry>> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn ledger(db: &dyn Db, person: Option<&str>) -> Result<Vec<ConsentEntry>> {
+    db.query_map(
         "SELECT id, person, destination, state, source, basis, at, details FROM consent_ledger
           WHERE ?1 IS NULL OR person = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map([person], |r| {
-        Ok(ConsentEntry {
-            id: r.get(0)?,
-            person: r.get(1)?,
-            destination: r.get(2)?,
-            state: r.get(3)?,
-            source: r.get(4)?,
-            basis: r.get(5)?,
-            at: r.get(6)?,
-            details: r.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        args![person],
+        |r| {
+            Ok(ConsentEntry {
+                id: r.get(0)?,
+                person: r.get(1)?,
+                destination: r.get(2)?,
+                state: r.get(3)?,
+                source: r.get(4)?,
+                basis: r.get(5)?,
+                at: r.get(6)?,
+                details: r.get(7)?,
+            })
+        },
+    )
 }
 
 /// A consent fact to record once per person and destination (the first basis paysync pushed
@@ -247,20 +250,19 @@ pub struct ConsentRecord {
 }
 
 /// Appends `r` unless the ledger already has a fact for its person and destination.
-pub(crate) fn record_consent_once(conn: &Connection, r: &ConsentRecord) -> Result<bool> {
-    if crate::erasure::is_erased(conn, &r.person)? {
+pub(crate) fn record_consent_once(db: &dyn Db, r: &ConsentRecord) -> Result<bool> {
+    if crate::erasure::is_erased(db, &r.person)? {
         return Ok(false);
     }
-    let known: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM consent_ledger WHERE person = ?1 AND destination = ?2)",
-        )?
-        .query_row((&r.person, &r.destination), |row| row.get(0))?;
+    let known: bool = db.value(
+        "SELECT EXISTS (SELECT 1 FROM consent_ledger WHERE person = ?1 AND destination = ?2)",
+        args![r.person, r.destination],
+    )?;
     if known {
         return Ok(false);
     }
     append(
-        conn,
+        db,
         Fact {
             person: &r.person,
             destination: &r.destination,
@@ -295,47 +297,36 @@ pub struct OptInConfirmation {
 }
 
 /// Asks for an opt-in email for `person` at `sync`, once ever; answers whether it is new.
-pub(crate) fn request_opt_in(
-    conn: &Connection,
-    sync: &str,
-    person: &str,
-    at: UnixMs,
-) -> Result<bool> {
-    if crate::erasure::is_erased(conn, person)? {
+pub(crate) fn request_opt_in(db: &dyn Db, sync: &str, person: &str, at: UnixMs) -> Result<bool> {
+    if crate::erasure::is_erased(db, person)? {
         return Ok(false);
     }
-    Ok(conn
-        .prepare_cached(
-            "INSERT INTO opt_in_requests (sync, person, created_at, next_try_at) VALUES (?1, ?2, ?3, ?3)
-             ON CONFLICT DO NOTHING",
-        )?
-        .execute(params![sync, person, at])?
-        == 1)
+    Ok(db.execute(
+        "INSERT INTO opt_in_requests (sync, person, created_at, next_try_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT DO NOTHING",
+        args![sync, person, at],
+    )? == 1)
 }
 
-pub(crate) fn opt_ins_due(
-    conn: &Connection,
-    now: UnixMs,
-    limit: usize,
-) -> Result<Vec<OptInRequest>> {
-    let mut stmt = conn.prepare_cached(
+pub(crate) fn opt_ins_due(db: &dyn Db, now: UnixMs, limit: usize) -> Result<Vec<OptInRequest>> {
+    db.query_map(
         "SELECT sync, person, attempts FROM opt_in_requests
           WHERE sent_at IS NULL AND next_try_at <= ?1 ORDER BY next_try_at LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![now, limit as i64], |r| {
-        Ok(OptInRequest {
-            sync: r.get(0)?,
-            person: r.get(1)?,
-            attempts: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+        args![now, limit as i64],
+        |r| {
+            Ok(OptInRequest {
+                sync: r.get(0)?,
+                person: r.get(1)?,
+                attempts: r.get(2)?,
+            })
+        },
+    )
 }
 
 /// Records a send: done (`error` None), or failed and tried again at `retry_at` (None: never,
 /// the failure is permanent or the SMTP server may have taken the message).
 pub(crate) fn opt_in_sent(
-    conn: &Connection,
+    db: &dyn Db,
     sync: &str,
     person: &str,
     at: UnixMs,
@@ -343,52 +334,50 @@ pub(crate) fn opt_in_sent(
     retry_at: Option<UnixMs>,
 ) -> Result<()> {
     match error {
-        None => conn
-            .prepare_cached(
-                "UPDATE opt_in_requests SET sent_at = ?3, attempts = attempts + 1, last_error = NULL
-                 WHERE sync = ?1 AND person = ?2",
-            )?
-            .execute(params![sync, person, at])?,
-        Some(e) => conn
-            .prepare_cached(
-                "UPDATE opt_in_requests SET attempts = attempts + 1, last_error = ?3,
-                        next_try_at = COALESCE(?4, 9223372036854775807)
-                 WHERE sync = ?1 AND person = ?2",
-            )?
-            .execute(params![sync, person, e, retry_at])?,
+        None => db.execute(
+            "UPDATE opt_in_requests SET sent_at = ?3, attempts = attempts + 1, last_error = NULL
+             WHERE sync = ?1 AND person = ?2",
+            args![sync, person, at],
+        )?,
+        Some(e) => db.execute(
+            "UPDATE opt_in_requests SET attempts = attempts + 1, last_error = ?3,
+                    next_try_at = COALESCE(?4, 9223372036854775807)
+             WHERE sync = ?1 AND person = ?2",
+            args![sync, person, e, retry_at],
+        )?,
     };
     Ok(())
 }
 
 /// Whether `person` confirmed the opt-in of `sync`.
-pub(crate) fn opted_in(conn: &Connection, sync: &str, person: &str) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
+pub(crate) fn opted_in(db: &dyn Db, sync: &str, person: &str) -> Result<bool> {
+    Ok(db
+        .query_opt(
             "SELECT confirmed_at IS NOT NULL FROM opt_in_requests WHERE sync = ?1 AND person = ?2",
+            args![sync, person],
         )?
-        .query_row((sync, person), |r| r.get(0))
-        .optional()?
+        .map(|r| r.get(0))
+        .transpose()?
         .unwrap_or(false))
 }
 
 /// Records a confirmation; false when it was confirmed already (a link followed twice).
-pub(crate) fn confirm_opt_in(conn: &Connection, c: &OptInConfirmation) -> Result<bool> {
-    if crate::erasure::is_erased(conn, &c.person)? {
+pub(crate) fn confirm_opt_in(db: &dyn Db, c: &OptInConfirmation) -> Result<bool> {
+    if crate::erasure::is_erased(db, &c.person)? {
         return Ok(false);
     }
-    let changed = conn
-        .prepare_cached(
-            "INSERT INTO opt_in_requests (sync, person, created_at, next_try_at, confirmed_at)
-             VALUES (?1, ?2, ?3, ?3, ?3)
-             ON CONFLICT DO UPDATE SET confirmed_at = excluded.confirmed_at
-              WHERE confirmed_at IS NULL",
-        )?
-        .execute(params![c.sync, c.person, c.at])?;
+    let changed = db.execute(
+        "INSERT INTO opt_in_requests (sync, person, created_at, next_try_at, confirmed_at)
+         VALUES (?1, ?2, ?3, ?3, ?3)
+         ON CONFLICT (sync, person) DO UPDATE SET confirmed_at = excluded.confirmed_at
+          WHERE opt_in_requests.confirmed_at IS NULL",
+        args![c.sync, c.person, c.at],
+    )?;
     if changed == 0 {
         return Ok(false);
     }
     append(
-        conn,
+        db,
         Fact {
             person: &c.person,
             destination: &c.destination,
@@ -399,13 +388,14 @@ pub(crate) fn confirm_opt_in(conn: &Connection, c: &OptInConfirmation) -> Result
             details: c.details.as_deref(),
         },
     )?;
-    reconcile_again(conn, &c.accounts, &c.person, c.at)?;
+    reconcile_again(db, &c.accounts, &c.person, c.at)?;
     Ok(true)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().expect("db");

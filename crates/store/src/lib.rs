@@ -1,6 +1,7 @@
 //! paysync's durable state behind one trait, [`Store`]: the inbox of raw Stripe events, the ledger of
 //! object snapshots, the set of dirty customers, named cursors, rejected-webhook counts and the sync
-//! log. [`SqliteStore`] is the embedded default; a PostgreSQL implementation will sit beside it.
+//! log. [`SqliteStore`] is the embedded default; [`PgStore`] lets many processes share one
+//! PostgreSQL database. Both run the same SQL (module `sql`), each in its own way (module `backend`).
 //!
 //! Invariants every implementation keeps:
 //! - an event is stored at most once per (account, event id), durably, before intake answers; the
@@ -14,12 +15,16 @@
 //!   may be lost with the OS; what they write is derived from durable data (the inbox, the API)
 //!   and is redone when lost, because their progress marks roll back with them.
 
+mod backend;
 mod consent;
 mod delivery;
 mod erasure;
+mod ledger;
 mod migrate;
 mod operators;
+mod pg;
 mod secrets;
+mod sql;
 mod sqlite;
 mod types;
 
@@ -34,6 +39,7 @@ pub use consent::{
 };
 pub use erasure::person_hash;
 pub use operators::{ManagedItem, ManagedKind, SessionRecord, destination_secret_prefix};
+pub use pg::PgStore;
 pub use secrets::SecretKey;
 pub use sqlite::SqliteStore;
 pub use types::*;

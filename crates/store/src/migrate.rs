@@ -51,6 +51,50 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
     ),
 ];
 
+/// The PostgreSQL twins of [`SQLITE_MIGRATIONS`], same versions and names.
+const POSTGRES_MIGRATIONS: &[(u32, &str, &str)] = &[
+    (
+        1,
+        "ingest",
+        include_str!("../../../migrations/postgres/0001_ingest.sql"),
+    ),
+    (
+        3,
+        "delivery",
+        include_str!("../../../migrations/postgres/0003_delivery.sql"),
+    ),
+    (
+        4,
+        "secrets",
+        include_str!("../../../migrations/postgres/0004_secrets.sql"),
+    ),
+    (
+        5,
+        "consent",
+        include_str!("../../../migrations/postgres/0005_consent.sql"),
+    ),
+    (
+        6,
+        "opt_in",
+        include_str!("../../../migrations/postgres/0006_opt_in.sql"),
+    ),
+    (
+        7,
+        "erasures",
+        include_str!("../../../migrations/postgres/0007_erasures.sql"),
+    ),
+    (
+        8,
+        "two_way",
+        include_str!("../../../migrations/postgres/0008_two_way.sql"),
+    ),
+    (
+        9,
+        "operators",
+        include_str!("../../../migrations/postgres/0009_operators.sql"),
+    ),
+];
+
 /// The schema version recorded in the database; 0 for a new database. Only reads, so that opening
 /// an up-to-date database never waits for another process's writes.
 fn current_version(conn: &Connection) -> Result<u32> {
@@ -97,6 +141,47 @@ pub(crate) fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             (version, name, now),
+        )
+        .map_err(failed)?;
+        tracing::info!(version, name, "applying database migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Applies pending PostgreSQL migrations in one transaction. Processes starting together wait
+/// for each other on a transaction-scoped advisory lock, then re-read the version under it.
+pub(crate) fn migrate_postgres(client: &mut postgres::Client, now: i64) -> Result<()> {
+    let known = POSTGRES_MIGRATIONS.last().map_or(0, |m| m.0);
+    let mut tx = client.transaction()?;
+    // Any constant shared by every paysync process: "paysync" in ASCII.
+    tx.execute("SELECT pg_advisory_xact_lock(0x70617973796e63)", &[])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+    )?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            &[],
+        )?
+        .get(0);
+    let current = u32::try_from(current).unwrap_or(u32::MAX);
+    if current > known {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            known,
+        });
+    }
+    for &(version, name, sql) in POSTGRES_MIGRATIONS.iter().filter(|m| m.0 > current) {
+        let failed = |e: postgres::Error| StoreError::Migration {
+            version,
+            message: e.to_string(),
+        };
+        tx.batch_execute(sql).map_err(failed)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&i64::from(version), &name, &now],
         )
         .map_err(failed)?;
         tracing::info!(version, name, "applying database migration");

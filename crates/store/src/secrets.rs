@@ -4,9 +4,9 @@
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rusqlite::{Connection, OptionalExtension};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::sql::{Db, args};
 use crate::{Result, StoreError};
 
 /// The key secrets are sealed with.
@@ -39,7 +39,7 @@ fn cipher(key: &SecretKey) -> XChaCha20Poly1305 {
 }
 
 pub(crate) fn put(
-    conn: &Connection,
+    db: &dyn Db,
     key: &SecretKey,
     name: &str,
     value: &SecretString,
@@ -55,20 +55,23 @@ pub(crate) fn put(
             },
         )
         .map_err(|_| StoreError::Secret(format!("cannot encrypt secret {name:?}")))?;
-    conn.prepare_cached(
+    db.execute(
         "INSERT INTO secrets (name, nonce, ciphertext, updated_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (name) DO UPDATE SET nonce = excluded.nonce,
              ciphertext = excluded.ciphertext, updated_at = excluded.updated_at",
-    )?
-    .execute((name, &nonce[..], sealed, at))?;
+        args![name, &nonce[..], sealed, at],
+    )?;
     Ok(())
 }
 
-pub(crate) fn get(conn: &Connection, key: &SecretKey, name: &str) -> Result<Option<SecretString>> {
-    let row: Option<(Vec<u8>, Vec<u8>)> = conn
-        .prepare_cached("SELECT nonce, ciphertext FROM secrets WHERE name = ?1")?
-        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+pub(crate) fn get(db: &dyn Db, key: &SecretKey, name: &str) -> Result<Option<SecretString>> {
+    let row: Option<(Vec<u8>, Vec<u8>)> = db
+        .query_opt(
+            "SELECT nonce, ciphertext FROM secrets WHERE name = ?1",
+            args![name],
+        )?
+        .map(|r| Ok::<_, StoreError>((r.get(0)?, r.get(1)?)))
+        .transpose()?;
     let Some((nonce, sealed)) = row else {
         return Ok(None);
     };
@@ -97,33 +100,28 @@ pub(crate) fn get(conn: &Connection, key: &SecretKey, name: &str) -> Result<Opti
 
 /// Re-seals every stored secret under `new` (each opened with `old` first): all or nothing, in
 /// the caller's transaction. Returns how many were re-sealed.
-pub(crate) fn reseal(
-    conn: &Connection,
-    old: &SecretKey,
-    new: &SecretKey,
-    at: i64,
-) -> Result<usize> {
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM secrets ORDER BY name")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+pub(crate) fn reseal(db: &dyn Db, old: &SecretKey, new: &SecretKey, at: i64) -> Result<usize> {
+    let names: Vec<String> =
+        db.query_map("SELECT name FROM secrets ORDER BY name", args![], |r| {
+            r.get(0)
+        })?;
     for name in &names {
-        let value = get(conn, old, name)?
+        let value = get(db, old, name)?
             .ok_or_else(|| StoreError::Secret(format!("secret {name:?} vanished")))?;
-        put(conn, new, name, &value, at)?;
+        put(db, new, name, &value, at)?;
     }
     Ok(names.len())
 }
 
-pub(crate) fn delete(conn: &Connection, name: &str) -> Result<()> {
-    conn.prepare_cached("DELETE FROM secrets WHERE name = ?1")?
-        .execute([name])?;
+pub(crate) fn delete(db: &dyn Db, name: &str) -> Result<()> {
+    db.execute("DELETE FROM secrets WHERE name = ?1", args![name])?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 

@@ -215,14 +215,15 @@ fn a_refetch_event_waits_for_its_read_and_commits_with_its_cursor() {
 fn a_failing_write_does_not_undo_the_others_in_its_group() {
     rt().block_on(async {
         let (_dir, store) = open().await;
-        let bad = store.write(|conn| {
-            conn.execute(
+        let bad =
+            crate::backend::Backend::write(&store, crate::backend::WriteKind::Durable, |db| {
+                db.execute(
                 "INSERT INTO cursors (account, name, value, updated_at) VALUES ('a','bad','v',1)",
-                [],
+                crate::sql::args![],
             )?;
-            conn.execute("INSERT INTO no_such_table VALUES (1)", [])?;
-            Ok(())
-        });
+                db.execute("INSERT INTO no_such_table VALUES (1)", crate::sql::args![])?;
+                Ok(())
+            });
         let good = store.set_cursor("a", "good", "v", 1);
         let (bad, good) = tokio::join!(bad, good);
         assert!(bad.is_err());
