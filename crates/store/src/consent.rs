@@ -219,7 +219,7 @@ pub(crate) fn suppression_counts(db: &dyn Db) -> Result<Vec<(String, i64)>> {
 pub(crate) fn ledger(db: &dyn Db, person: Option<&str>) -> Result<Vec<ConsentEntry>> {
     db.query_map(
         "SELECT id, person, destination, state, source, basis, at, details FROM consent_ledger
-          WHERE ?1 IS NULL OR person = ?1 ORDER BY id",
+          WHERE CAST(?1 AS TEXT) IS NULL OR person = ?1 ORDER BY id",
         args![person],
         |r| {
             Ok(ConsentEntry {

@@ -542,7 +542,7 @@ pub(crate) fn dead_letters(
     db.query_map(
         &format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox
-              WHERE state = 'dead' AND (?1 IS NULL OR destination = ?1) ORDER BY id LIMIT ?2"
+              WHERE state = 'dead' AND (CAST(?1 AS TEXT) IS NULL OR destination = ?1) ORDER BY id LIMIT ?2"
         ),
         args![destination, limit as i64],
         outbox_entry,
@@ -554,7 +554,7 @@ pub(crate) fn replay(db: &dyn Db, id: Option<i64>, now: UnixMs) -> Result<usize>
     db.execute(
         "UPDATE outbox SET state = 'pending', due_at = ?2, attempts = 0, lease_until = NULL,
                 updated_at = ?2
-          WHERE state = 'dead' AND (?1 IS NULL OR id = ?1)",
+          WHERE state = 'dead' AND (CAST(?1 AS BIGINT) IS NULL OR id = ?1)",
         args![id, now],
     )
 }

@@ -266,14 +266,14 @@ pub(crate) fn query_log(db: &dyn Db, q: &LogQuery) -> Result<Vec<LogRecord>> {
     db.query_map(
         &format!(
             "SELECT id, at, account, kind, level, message, detail FROM sync_log
-              WHERE (?1 IS NULL OR account = ?1)
-                AND (?2 IS NULL OR substr(kind, 1, length(?2)) = ?2)
+              WHERE (CAST(?1 AS TEXT) IS NULL OR account = ?1)
+                AND (CAST(?2 AS TEXT) IS NULL OR substr(kind, 1, length(?2)) = ?2)
                 AND level IN ({level_list})
-                AND (?3 IS NULL OR {} = ?3)
-                AND (?4 IS NULL OR {} = ?4)
-                AND (?5 IS NULL OR {} = ?5)
-                AND (?6 IS NULL OR at >= ?6)
-                AND (?7 IS NULL OR id < ?7)
+                AND (CAST(?3 AS TEXT) IS NULL OR {} = ?3)
+                AND (CAST(?4 AS TEXT) IS NULL OR {} = ?4)
+                AND (CAST(?5 AS TEXT) IS NULL OR {} = ?5)
+                AND (CAST(?6 AS BIGINT) IS NULL OR at >= ?6)
+                AND (CAST(?7 AS BIGINT) IS NULL OR id < ?7)
               ORDER BY id DESC LIMIT ?8",
             field("person"),
             field("destination"),

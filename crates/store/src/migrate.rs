@@ -155,7 +155,7 @@ pub(crate) fn migrate_postgres(client: &mut postgres::Client, now: i64) -> Resul
     let known = POSTGRES_MIGRATIONS.last().map_or(0, |m| m.0);
     let mut tx = client.transaction()?;
     // Any constant shared by every paysync process: "paysync" in ASCII.
-    tx.execute("SELECT pg_advisory_xact_lock(0x70617973796e63)", &[])?;
+    tx.execute("SELECT pg_advisory_xact_lock(31632371647868515)", &[])?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",

@@ -250,6 +250,18 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    /// Closing a connection blocks on its own runtime, which may not happen on an async thread
+    /// (where the last store handle is usually dropped): the idle ones close on a thread of
+    /// their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if !idle.is_empty() {
+            std::thread::spawn(move || drop(idle));
+        }
+    }
+}
+
 enum Failure {
     /// The transaction lost a race (serialization failure, deadlock).
     Rerun(StoreError),

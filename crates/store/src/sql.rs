@@ -3,7 +3,9 @@
 //! The store's functions take a [`Db`]: SQLite's connection, or a PostgreSQL transaction
 //! ([`crate::postgres`]). Statements are written in the dialect both accept (`?1` placeholders,
 //! `ON CONFLICT … DO UPDATE`, `RETURNING`, `COUNT(*) FILTER (WHERE …)`, integers for booleans);
-//! the few places that must differ ask [`Db::dialect`]. Values cross as [`Arg`]s and come back as
+//! the few places that must differ ask [`Db::dialect`]. A parameter tested with `IS NULL` is
+//! cast to its type there (`CAST(?1 AS TEXT) IS NULL`): PostgreSQL must know it where it first
+//! appears. Values cross as [`Arg`]s and come back as
 //! [`Row`]s of [`Value`]s, read with [`Row::get`] into the Rust type the caller asks for.
 
 use crate::{Result, StoreError};

@@ -4,10 +4,84 @@ use serde_json::value::RawValue;
 
 use crate::*;
 
+fn test_key() -> SecretKey {
+    SecretKey::from_hex(&"ab".repeat(32)).unwrap()
+}
+
 async fn open() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path().join("t.db"), 0).await.unwrap();
+    let store = SqliteStore::open(dir.path().join("t.db"), 0)
+        .await
+        .unwrap()
+        .with_secret_key(test_key());
     (dir, store)
+}
+
+/// A schema of its own in the test database, dropped with it.
+struct PgSchema {
+    base: String,
+    name: String,
+}
+
+impl PgSchema {
+    fn url(&self) -> String {
+        let sep = if self.base.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
+    }
+}
+
+/// Runs blocking PostgreSQL work on a thread of its own (the sync client runs its own runtime).
+fn pg_admin(base: &str, sql: String) {
+    let base = base.to_owned();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&base, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("PostgreSQL at PAYSYNC_TEST_DATABASE_URL: {e}"));
+        client.batch_execute(&sql).unwrap();
+    })
+    .join()
+    .unwrap();
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        pg_admin(
+            &self.base,
+            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        );
+    }
+}
+
+/// A new PostgreSQL store in a schema of its own at `PAYSYNC_TEST_DATABASE_URL` (required: the
+/// suite runs on both backends, so PostgreSQL being unreachable fails it).
+async fn open_pg() -> (PgSchema, PgStore) {
+    let base = std::env::var("PAYSYNC_TEST_DATABASE_URL").expect(
+        "PAYSYNC_TEST_DATABASE_URL is not set: run the tests with ./scripts/test.sh \
+         (PostgreSQL at postgres://postgres@127.0.0.1:5432/test by default)",
+    );
+    let name = format!("store_test_{:016x}", rand::random::<u64>());
+    pg_admin(&base, format!("CREATE SCHEMA {name}"));
+    let schema = PgSchema { base, name };
+    let store = PgStore::open(&schema.url(), 0)
+        .await
+        .unwrap()
+        .with_secret_key(test_key());
+    (schema, store)
+}
+
+/// Runs `test` on a new SQLite store, then on a new PostgreSQL store.
+fn on_both<F, Fut>(test: F)
+where
+    F: Fn(std::sync::Arc<dyn Store>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    rt().block_on(async {
+        let (_dir, sqlite) = open().await;
+        eprintln!("on SQLite");
+        test(std::sync::Arc::new(sqlite)).await;
+        let (_schema, pg) = open_pg().await;
+        eprintln!("on PostgreSQL");
+        test(std::sync::Arc::new(pg)).await;
+    })
 }
 
 fn event(id: &str, event_type: &str, created: i64, object: &str) -> InboxEvent {
@@ -28,7 +102,7 @@ fn event(id: &str, event_type: &str, created: i64, object: &str) -> InboxEvent {
 }
 
 /// Stores events and carries them into the ledger, as intake and the applier do.
-async fn deliver(store: &SqliteStore, events: Vec<InboxEvent>) -> Vec<IngestOutcome> {
+async fn deliver(store: &dyn Store, events: Vec<InboxEvent>) -> Vec<IngestOutcome> {
     let outcomes = store.ingest("a", events).await.unwrap();
     while store.apply_pending("a", 7, 2_000).await.unwrap() > 0 {}
     outcomes
@@ -43,17 +117,16 @@ fn rt() -> tokio::runtime::Runtime {
 
 #[test]
 fn a_duplicate_event_is_stored_once() {
-    rt().block_on(async {
-        let (_dir, store) = open().await;
+    on_both(|store| async move {
         let e = event(
             "evt_1",
             "customer.created",
             10,
             r#"{"id":"cus_1","object":"customer"}"#,
         );
-        let out = deliver(&store, vec![e.clone(), e.clone()]).await;
+        let out = deliver(&*store, vec![e.clone(), e.clone()]).await;
         assert_eq!(out, [IngestOutcome::Stored, IngestOutcome::Duplicate]);
-        let out = deliver(&store, vec![e.clone()]).await;
+        let out = deliver(&*store, vec![e.clone()]).await;
         assert_eq!(out, [IngestOutcome::Duplicate]);
         assert_eq!(store.ledger_summary("a").await.unwrap().pending_events, 0);
         // The same event id under another account is another event.
@@ -65,8 +138,7 @@ fn a_duplicate_event_is_stored_once() {
 
 #[test]
 fn an_older_snapshot_never_replaces_a_newer_one() {
-    rt().block_on(async {
-        let (_dir, store) = open().await;
+    on_both(|store| async move {
         let newer = event(
             "evt_2",
             "customer.updated",
@@ -79,8 +151,8 @@ fn an_older_snapshot_never_replaces_a_newer_one() {
             10,
             r#"{"id":"cus_1","object":"customer","name":"old"}"#,
         );
-        deliver(&store, vec![newer]).await;
-        deliver(&store, vec![older]).await;
+        deliver(&*store, vec![newer]).await;
+        deliver(&*store, vec![older]).await;
         let obj = store.object("a", "cus_1").await.unwrap().unwrap();
         assert!(obj.body.contains("new"));
         // A backfilled read from before the event does not win either.
@@ -120,8 +192,7 @@ fn an_older_snapshot_never_replaces_a_newer_one() {
 
 #[test]
 fn a_refund_finds_its_customer_through_its_charge_in_either_order() {
-    rt().block_on(async {
-        let (_dir, store) = open().await;
+    on_both(|store| async move {
         let refund = event(
             "evt_r",
             "refund.created",
@@ -134,7 +205,7 @@ fn a_refund_finds_its_customer_through_its_charge_in_either_order() {
             10,
             r#"{"id":"ch_1","object":"charge","customer":"cus_9"}"#,
         );
-        deliver(&store, vec![refund]).await;
+        deliver(&*store, vec![refund]).await;
         assert_eq!(
             store
                 .object("a", "re_1")
@@ -144,7 +215,7 @@ fn a_refund_finds_its_customer_through_its_charge_in_either_order() {
                 .customer_ref,
             None
         );
-        deliver(&store, vec![charge]).await;
+        deliver(&*store, vec![charge]).await;
         let refund = store.object("a", "re_1").await.unwrap().unwrap();
         assert_eq!(refund.customer_ref.as_deref(), Some("cus_9"));
         assert_eq!(store.dirty("a", 10).await.unwrap(), ["cus_9"]);
@@ -153,8 +224,7 @@ fn a_refund_finds_its_customer_through_its_charge_in_either_order() {
 
 #[test]
 fn a_stored_event_reaches_the_ledger_only_through_the_applier() {
-    rt().block_on(async {
-        let (_dir, store) = open().await;
+    on_both(|store| async move {
         let e = event(
             "evt_1",
             "customer.updated",
@@ -176,8 +246,7 @@ fn a_stored_event_reaches_the_ledger_only_through_the_applier() {
 
 #[test]
 fn a_refetch_event_waits_for_its_read_and_commits_with_its_cursor() {
-    rt().block_on(async {
-        let (_dir, store) = open().await;
+    on_both(|store| async move {
         let mut e = event(
             "evt_1",
             "customer.updated",
@@ -346,9 +415,8 @@ proptest! {
 
 #[test]
 fn a_person_is_every_customer_with_their_email_and_their_guest_payments() {
-    rt().block_on(async {
-        let (_dir, store) = open().await;
-        deliver(&store, vec![
+    on_both(|store| async move {
+        deliver(&*store, vec![
             event("evt_1", "customer.created", 10, r#"{"id":"cus_a","object":"customer","email":"Ann@Example.com"}"#),
             event("evt_2", "customer.created", 11, r#"{"id":"cus_b","object":"customer","email":"ann@example.com "}"#),
             event("evt_3", "charge.succeeded", 12, r#"{"id":"ch_1","object":"charge","customer":"cus_b"}"#),
@@ -360,10 +428,26 @@ fn a_person_is_every_customer_with_their_email_and_their_guest_payments() {
         for key in ["cus_a", "cus_b", "email:ann@example.com"] {
             let person = store.person("a", key).await.unwrap();
             assert_eq!(person.email.as_deref(), Some("ann@example.com"), "{key}");
-            let ids: Vec<_> = person.objects.iter().map(|o| o.object_id.as_str()).collect();
+            let ids: Vec<_> = person
+                .objects
+                .iter()
+                .map(|o| o.object_id.as_str())
+                .collect();
             assert_eq!(ids, ["cus_a", "ch_1", "cus_b", "cs_1"], "{key}");
-            let seen: Vec<_> = person.events_seen.iter().map(|(t, at)| (t.as_str(), *at)).collect();
-            assert_eq!(seen, [("charge.refunded", 15), ("charge.succeeded", 12), ("checkout.session.completed", 13), ("customer.created", 11)]);
+            let seen: Vec<_> = person
+                .events_seen
+                .iter()
+                .map(|(t, at)| (t.as_str(), *at))
+                .collect();
+            assert_eq!(
+                seen,
+                [
+                    ("charge.refunded", 15),
+                    ("charge.succeeded", 12),
+                    ("checkout.session.completed", 13),
+                    ("customer.created", 11)
+                ]
+            );
         }
         // A customer without an email is a person of their own.
         let alone = store.person("a", "cus_other").await.unwrap();
@@ -374,8 +458,7 @@ fn a_person_is_every_customer_with_their_email_and_their_guest_payments() {
 
 #[test]
 fn the_sync_log_filters_and_prunes() {
-    rt().block_on(async {
-        let (_dir, store) = open().await;
+    on_both(|store| async move {
         let entry = |at, kind: &str, level, person: &str| LogEntry {
             at,
             account: Some("a".into()),
@@ -434,66 +517,74 @@ fn the_sync_log_filters_and_prunes() {
     });
 }
 
+/// Erases one person among others; what is left of them in the store is checked by the caller.
+async fn erase_one_of_two(store: &dyn Store) -> &'static str {
+    let events = vec![
+        event(
+            "evt_1",
+            "customer.created",
+            10,
+            r#"{"id":"cus_1","object":"customer","email":"Gone.Person@Example.com","metadata":{"note":"x"}}"#,
+        ),
+        event(
+            "evt_2",
+            "charge.succeeded",
+            11,
+            r#"{"id":"ch_1","object":"charge","customer":"cus_1","amount":100,"billing_details":{"email":"gone.person@example.com"}}"#,
+        ),
+        event(
+            "evt_3",
+            "charge.refunded",
+            12,
+            r#"{"id":"re_1","object":"refund","charge":"ch_1","amount":100}"#,
+        ),
+        // A guest payment with the address, and someone whose address contains it.
+        event(
+            "evt_4",
+            "checkout.session.completed",
+            13,
+            r#"{"id":"cs_1","object":"checkout.session","customer_details":{"email":"gone.person@example.com"}}"#,
+        ),
+        event(
+            "evt_5",
+            "customer.created",
+            14,
+            r#"{"id":"cus_2","object":"customer","email":"agone.person@example.com"}"#,
+        ),
+    ];
+    deliver(store, events).await;
+    let gone = "gone.person@example.com";
+    assert!(!store.is_erased(gone).await.unwrap());
+    assert_eq!(store.begin_erasure(gone, 3_000).await.unwrap(), 0);
+    assert!(store.is_erased(gone).await.unwrap());
+    let erased = store.erase_person(gone).await.unwrap();
+    assert_eq!(erased.customers, [("a".to_owned(), "cus_1".to_owned())]);
+    assert_eq!(erased.objects, 4, "{erased:?}");
+    assert_eq!(erased.events, 4, "{erased:?}");
+    // Nothing more is recorded about them.
+    let recorded = store
+        .record_unsubscribe(Unsubscribe {
+            person: gone.into(),
+            destination: "mc".into(),
+            at: 4_000,
+            source: "destination_webhook".into(),
+            details: None,
+            syncs: vec![],
+            accounts: vec![],
+        })
+        .await
+        .unwrap();
+    assert!(!recorded);
+    assert!(store.object("a", "cus_2").await.unwrap().is_some());
+    assert!(store.object("a", "cus_1").await.unwrap().is_none());
+    gone
+}
+
 #[test]
 fn an_erased_person_leaves_no_trace_in_the_files_and_others_stay() {
     rt().block_on(async {
         let (dir, store) = open().await;
-        let events = vec![
-            event(
-                "evt_1",
-                "customer.created",
-                10,
-                r#"{"id":"cus_1","object":"customer","email":"Gone.Person@Example.com","metadata":{"note":"x"}}"#,
-            ),
-            event(
-                "evt_2",
-                "charge.succeeded",
-                11,
-                r#"{"id":"ch_1","object":"charge","customer":"cus_1","amount":100,"billing_details":{"email":"gone.person@example.com"}}"#,
-            ),
-            event(
-                "evt_3",
-                "charge.refunded",
-                12,
-                r#"{"id":"re_1","object":"refund","charge":"ch_1","amount":100}"#,
-            ),
-            // A guest payment with the address, and someone whose address contains it.
-            event(
-                "evt_4",
-                "checkout.session.completed",
-                13,
-                r#"{"id":"cs_1","object":"checkout.session","customer_details":{"email":"gone.person@example.com"}}"#,
-            ),
-            event(
-                "evt_5",
-                "customer.created",
-                14,
-                r#"{"id":"cus_2","object":"customer","email":"agone.person@example.com"}"#,
-            ),
-        ];
-        deliver(&store, events).await;
-        let gone = "gone.person@example.com";
-        assert!(!store.is_erased(gone).await.unwrap());
-        assert_eq!(store.begin_erasure(gone, 3_000).await.unwrap(), 0);
-        assert!(store.is_erased(gone).await.unwrap());
-        let erased = store.erase_person(gone).await.unwrap();
-        assert_eq!(erased.customers, [("a".to_owned(), "cus_1".to_owned())]);
-        assert_eq!(erased.objects, 4, "{erased:?}");
-        assert_eq!(erased.events, 4, "{erased:?}");
-        // Nothing more is recorded about them.
-        let recorded = store
-            .record_unsubscribe(Unsubscribe {
-                person: gone.into(),
-                destination: "mc".into(),
-                at: 4_000,
-                source: "destination_webhook".into(),
-                details: None,
-                syncs: vec![],
-                accounts: vec![],
-            })
-            .await
-            .unwrap();
-        assert!(!recorded);
+        let gone = erase_one_of_two(&store).await;
         for file in std::fs::read_dir(dir.path()).unwrap() {
             let path = file.unwrap().path();
             let bytes = std::fs::read(&path).unwrap().to_ascii_lowercase();
@@ -507,15 +598,14 @@ fn an_erased_person_leaves_no_trace_in_the_files_and_others_stay() {
                 );
             }
         }
-        assert!(store.object("a", "cus_2").await.unwrap().is_some());
-        assert!(store.object("a", "cus_1").await.unwrap().is_none());
+        let (_schema, pg) = open_pg().await;
+        erase_one_of_two(&pg).await;
     });
 }
 
 #[test]
 fn sessions_expire_and_end_with_a_new_password() {
-    rt().block_on(async {
-        let (_dir, store) = open().await;
+    on_both(|store| async move {
         assert_eq!(store.admin_count().await.unwrap(), 0);
         store.set_admin("ada", "$argon2id$one", 1).await.unwrap();
         assert_eq!(store.admin_count().await.unwrap(), 1);
@@ -541,12 +631,7 @@ fn sessions_expire_and_end_with_a_new_password() {
 
 #[test]
 fn disconnecting_a_destination_removes_its_syncs_and_secrets_only() {
-    rt().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path().join("t.db"), 0)
-            .await
-            .unwrap()
-            .with_secret_key(SecretKey::from_hex(&"ab".repeat(32)).unwrap());
+    on_both(|store| async move {
         let item = |kind, name: &str, body: &str| ManagedItem {
             kind,
             name: name.into(),
