@@ -90,8 +90,12 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Path of the SQLite database file.
+    /// Path of the SQLite database file (unless `url` is set).
     pub path: String,
+    /// A PostgreSQL database shared by several `paysync serve` and `paysync worker` processes,
+    /// instead of the SQLite file: `postgres://user:password@host:5432/database`, or
+    /// `env:NAME` for a variable holding it (it carries a password).
+    pub url: Option<String>,
     /// Sync-log entries older than this many days are deleted.
     pub log_retention_days: u32,
     /// `env:NAME` holding 64 hex characters (`openssl rand -hex 32`): the key secrets paysync
@@ -104,6 +108,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: "paysync.db".into(),
+            url: None,
             log_retention_days: 30,
             secret_key: None,
         }
@@ -199,6 +204,8 @@ pub struct Config {
     pub mail: Option<SmtpServer>,
     /// `store.secret_key`, resolved: 64 hex characters.
     pub secret_key: Option<SecretString>,
+    /// `store.url`, resolved: the PostgreSQL database to use instead of `store.path`.
+    pub database_url: Option<SecretString>,
     /// `server.api_token`, resolved.
     pub api_token: Option<SecretString>,
 }
@@ -388,6 +395,19 @@ impl RawConfig {
         if self.store.path.trim().is_empty() {
             problems.error("store.path", "is empty");
         }
+        let database_url = self.store.url.as_deref().and_then(|raw| {
+            let url = resolve_secret(raw, "store.url", env, &mut problems)?;
+            let scheme = url.expose_secret().split("://").next().unwrap_or_default();
+            if scheme != "postgres" && scheme != "postgresql" {
+                // The value itself is not repeated: it may hold a password.
+                problems.error(
+                    "store.url",
+                    "must be a PostgreSQL URL (postgres://user:password@host:5432/database)",
+                );
+                return None;
+            }
+            Some(url)
+        });
         if self.store.log_retention_days == 0 {
             problems.error("store.log_retention_days", "must be at least 1");
         }
@@ -488,6 +508,7 @@ impl RawConfig {
             consent: self.consent.clone(),
             mail,
             secret_key,
+            database_url,
             api_token,
         };
         Ok((config, problems))

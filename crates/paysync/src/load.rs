@@ -9,7 +9,7 @@ use figment::providers::{Env, Format, Toml};
 use paysync_core::config::{Config, ConfigProblem, RawConfig};
 use paysync_destinations::constant_contact::TokenStore;
 use paysync_engine::token_store::StoredTokens;
-use paysync_store::{SecretKey, SqliteStore, Store};
+use paysync_store::{PgStore, SecretKey, SqliteStore, Store};
 use secrecy::ExposeSecret;
 
 /// The configuration sections that environment variables may override. Other `PAYSYNC_*`
@@ -72,17 +72,39 @@ pub fn checked(
     }
 }
 
+/// The store the configuration names: PostgreSQL at `store.url`, or the SQLite file at
+/// `store.path`.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let mut store = SqliteStore::open(&config.store.path, paysync_engine::now_ms())
-        .await
-        .with_context(|| format!("opening the database {}", config.store.path))?;
-    if let Some(hex) = &config.secret_key {
+    let now = paysync_engine::now_ms();
+    let key = match &config.secret_key {
         // Validated when the configuration was resolved.
-        let key = SecretKey::from_hex(hex.expose_secret())
-            .context("store.secret_key is not 64 hexadecimal characters")?;
-        store = store.with_secret_key(key);
-    }
-    Ok(Arc::new(store))
+        Some(hex) => Some(
+            SecretKey::from_hex(hex.expose_secret())
+                .context("store.secret_key is not 64 hexadecimal characters")?,
+        ),
+        None => None,
+    };
+    Ok(match &config.database_url {
+        Some(url) => {
+            // The URL is not repeated in the error: it may hold a password.
+            let store = PgStore::open(url.expose_secret(), now)
+                .await
+                .context("opening the PostgreSQL database at store.url")?;
+            match key {
+                Some(key) => Arc::new(store.with_secret_key(key)),
+                None => Arc::new(store),
+            }
+        }
+        None => {
+            let store = SqliteStore::open(&config.store.path, now)
+                .await
+                .with_context(|| format!("opening the database {}", config.store.path))?;
+            match key {
+                Some(key) => Arc::new(store.with_secret_key(key)),
+                None => Arc::new(store),
+            }
+        }
+    })
 }
 
 /// The accounts a command applies to: one by name, or all.

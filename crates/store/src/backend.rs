@@ -360,6 +360,33 @@ impl<B: Backend> Store for B {
         self.write(Durable, delivery::release_leases).await
     }
 
+    async fn extend_leases(
+        &self,
+        destination: &str,
+        lease: UnixMs,
+        until: UnixMs,
+    ) -> Result<usize> {
+        let destination = destination.to_owned();
+        self.write(Durable, move |db| {
+            delivery::extend_leases(db, &destination, lease, until)
+        })
+        .await
+    }
+
+    async fn hold_role(
+        &self,
+        name: &str,
+        holder: &str,
+        now: UnixMs,
+        until: UnixMs,
+    ) -> Result<bool> {
+        let (name, holder) = (name.to_owned(), holder.to_owned());
+        self.write(Durable, move |db| {
+            delivery::hold_role(db, &name, &holder, now, until)
+        })
+        .await
+    }
+
     async fn held_counts(&self, account: &str) -> Result<Vec<HeldCount>> {
         let account = account.to_owned();
         self.read(move |db| delivery::held_counts(db, &account))

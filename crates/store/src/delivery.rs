@@ -613,8 +613,45 @@ pub(crate) fn next_due(db: &dyn Db, destination: &str) -> Result<Option<UnixMs>>
     )
 }
 
-/// Releases every lease: the rows of a worker that died are due again at once.
+/// Moves a worker's lease on the rows it still holds (those with lease `lease`): its heartbeat
+/// while a long round runs. Returns how many rows it still held.
+pub(crate) fn extend_leases(
+    db: &dyn Db,
+    destination: &str,
+    lease: UnixMs,
+    until: UnixMs,
+) -> Result<usize> {
+    db.execute(
+        "UPDATE outbox SET lease_until = ?3 WHERE destination = ?1 AND lease_until = ?2",
+        args![destination, lease, until],
+    )
+}
+
+/// Takes or renews role `name` for `holder` until `until`, unless another holder's claim on it
+/// is still running at `now`. Returns whether `holder` holds it.
+pub(crate) fn hold_role(
+    db: &dyn Db,
+    name: &str,
+    holder: &str,
+    now: UnixMs,
+    until: UnixMs,
+) -> Result<bool> {
+    let held = db.execute(
+        "INSERT INTO roles (name, holder, until) VALUES (?1, ?2, ?4)
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until
+          WHERE roles.holder = excluded.holder OR roles.until <= ?3",
+        args![name, holder, now, until],
+    )?;
+    Ok(held == 1)
+}
+
+/// Releases every lease: the rows of a worker that died are due again at once. Only where one
+/// process uses the database (SQLite): on PostgreSQL other workers' leases are live, and a dead
+/// worker's run out on their own.
 pub(crate) fn release_leases(db: &dyn Db) -> Result<usize> {
+    if db.dialect() == Dialect::Postgres {
+        return Ok(0);
+    }
     db.execute(
         "UPDATE outbox SET lease_until = NULL WHERE lease_until IS NOT NULL",
         args![],

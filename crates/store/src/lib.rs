@@ -200,8 +200,17 @@ pub trait Store: Send + Sync + 'static {
     /// How many contacts each sync's destination acknowledged.
     async fn contacts_per_sync(&self) -> Result<Vec<(String, i64)>>;
     /// Releases every outbox lease, when the workers that held them are known to be gone (the
-    /// one `serve` of an SQLite database starting).
+    /// one `serve` of an SQLite database starting; a no-op on PostgreSQL, where other workers'
+    /// leases are live).
     async fn release_leases(&self) -> Result<usize>;
+    /// A worker's heartbeat: moves its lease `lease` on the destination's rows it still holds
+    /// to `until`; returns how many it still held.
+    async fn extend_leases(&self, destination: &str, lease: UnixMs, until: UnixMs)
+    -> Result<usize>;
+    /// Takes or renews role `name` (work one process does at a time) for `holder` until
+    /// `until`, unless another holder's claim is still running at `now`; whether it is held.
+    async fn hold_role(&self, name: &str, holder: &str, now: UnixMs, until: UnixMs)
+    -> Result<bool>;
     /// People each sync of the account holds back, by reason.
     async fn held_counts(&self, account: &str) -> Result<Vec<HeldCount>>;
     /// First step of erasing a person (normalised email): from now on nothing is queued,

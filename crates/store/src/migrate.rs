@@ -49,6 +49,11 @@ const SQLITE_MIGRATIONS: &[(u32, &str, &str)] = &[
         "operators",
         include_str!("../../../migrations/sqlite/0009_operators.sql"),
     ),
+    (
+        10,
+        "scale_out",
+        include_str!("../../../migrations/sqlite/0010_scale_out.sql"),
+    ),
 ];
 
 /// The PostgreSQL twins of [`SQLITE_MIGRATIONS`], same versions and names.
@@ -92,6 +97,11 @@ const POSTGRES_MIGRATIONS: &[(u32, &str, &str)] = &[
         9,
         "operators",
         include_str!("../../../migrations/postgres/0009_operators.sql"),
+    ),
+    (
+        10,
+        "scale_out",
+        include_str!("../../../migrations/postgres/0010_scale_out.sql"),
     ),
 ];
 
@@ -188,4 +198,34 @@ pub(crate) fn migrate_postgres(client: &mut postgres::Client, now: i64) -> Resul
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// Both lists name the same migrations, and every file of both directories is in them.
+    #[test]
+    fn both_backends_know_every_migration() {
+        let names = |list: &[(u32, &str, &str)]| -> Vec<(u32, String)> {
+            list.iter().map(|m| (m.0, m.1.to_owned())).collect()
+        };
+        assert_eq!(
+            names(super::SQLITE_MIGRATIONS),
+            names(super::POSTGRES_MIGRATIONS)
+        );
+        for dir in ["sqlite", "postgres"] {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../migrations")
+                .join(dir);
+            let mut files: Vec<String> = std::fs::read_dir(root)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            let listed: Vec<String> = super::SQLITE_MIGRATIONS
+                .iter()
+                .map(|m| format!("{:04}_{}.sql", m.0, m.1))
+                .collect();
+            assert_eq!(files, listed, "migrations/{dir}");
+        }
+    }
 }

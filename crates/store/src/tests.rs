@@ -687,3 +687,138 @@ fn disconnecting_a_destination_removes_its_syncs_and_secrets_only() {
         assert!(!store.delete_managed_sync("s2").await.unwrap());
     });
 }
+
+/// Queues one row per person at sync `s` of destination `d`, due at 0.
+async fn queue(store: &dyn Store, people: impl IntoIterator<Item = String>) {
+    let batch = people
+        .into_iter()
+        .map(|person| Reconciled {
+            mark: DirtyMark {
+                customer_ref: format!("email:{person}"),
+                generation: 0,
+            },
+            person: Some(person.clone()),
+            decisions: vec![Decision {
+                sync: "s".into(),
+                destination: "d".into(),
+                person: person.clone(),
+                diffed_against: None,
+                ops: vec![paysync_core::ops::Op::AddTags(
+                    paysync_core::ops::TagChange {
+                        email: paysync_core::contact::Email::parse(&person).unwrap(),
+                        tags: ["paid".to_owned()].into(),
+                    },
+                )],
+                due_at: 0,
+            }],
+            held: vec![],
+        })
+        .collect();
+    store.commit_reconciled("a", batch, 0).await.unwrap();
+}
+
+fn person(i: usize) -> String {
+    format!("p{i}@example.com")
+}
+
+#[test]
+fn a_leased_row_is_one_workers_until_its_lease_runs_out_or_moves_on() {
+    on_both(|store| async move {
+        queue(&*store, (0..3).map(person)).await;
+        let first = store.claim("d", 10, 10, 1_000, 2).await.unwrap();
+        assert_eq!(first.len(), 2);
+        // Another worker takes only what is left.
+        let second = store.claim("d", 20, 20, 2_000, 10).await.unwrap();
+        assert_eq!(second.len(), 1);
+        assert!(
+            store
+                .claim("d", 30, 30, 3_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The first worker's heartbeat keeps its rows past their first lease …
+        assert_eq!(store.extend_leases("d", 1_000, 5_000).await.unwrap(), 2);
+        assert!(
+            store
+                .claim("d", 1_500, 1_500, 9_000, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // … the second worker died: its row is due again once its lease ran out.
+        let taken_over = store.claim("d", 2_500, 2_500, 9_000, 10).await.unwrap();
+        assert_eq!(taken_over.len(), 1);
+        assert_eq!(taken_over[0].entry.person, second[0].entry.person);
+        // A heartbeat for the lease it lost moves nothing.
+        assert_eq!(store.extend_leases("d", 2_000, 6_000).await.unwrap(), 0);
+    });
+}
+
+#[test]
+fn a_role_has_one_holder_until_it_lapses() {
+    on_both(|store| async move {
+        assert!(store.hold_role("reconcile:a", "w1", 0, 100).await.unwrap());
+        assert!(!store.hold_role("reconcile:a", "w2", 50, 150).await.unwrap());
+        assert!(store.hold_role("other", "w2", 50, 150).await.unwrap());
+        // Renewed by its holder; taken by another once it lapsed.
+        assert!(store.hold_role("reconcile:a", "w1", 90, 200).await.unwrap());
+        assert!(
+            !store
+                .hold_role("reconcile:a", "w2", 150, 250)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .hold_role("reconcile:a", "w2", 200, 300)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .hold_role("reconcile:a", "w1", 210, 310)
+                .await
+                .unwrap()
+        );
+    });
+}
+
+/// Workers claiming at once from one PostgreSQL database never take the same row.
+#[test]
+fn concurrent_claims_on_postgres_take_disjoint_rows() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let (_schema, store) = open_pg().await;
+        let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(store);
+        queue(&*store, (0..400).map(person)).await;
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut mine = Vec::new();
+                    loop {
+                        let lease = 1_000_000 + w;
+                        let rows = store.claim("d", 10, 10, lease, 7).await.unwrap();
+                        if rows.is_empty() {
+                            return mine;
+                        }
+                        mine.extend(rows.into_iter().map(|c| c.entry.person));
+                    }
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for w in workers {
+            all.extend(w.await.unwrap());
+        }
+        let claimed = all.len();
+        all.sort();
+        all.dedup();
+        assert_eq!((claimed, all.len()), (400, 400));
+    });
+}
