@@ -41,7 +41,8 @@ pub struct RetryPolicy {
     pub base_ms: i64,
     /// No retry waits longer than this (unless the vendor says so).
     pub cap_ms: i64,
-    /// How long a claimed row is held; a worker that dies releases its rows when this runs out.
+    /// How long a claimed row is held; the worker renews it every third of this while it
+    /// works on the row (heartbeat), and a worker that dies releases its rows when it runs out.
     pub lease_ms: i64,
 }
 
@@ -50,7 +51,7 @@ impl Default for RetryPolicy {
         RetryPolicy {
             base_ms: 1_000,
             cap_ms: 10 * 60_000,
-            lease_ms: 5 * 60_000,
+            lease_ms: 30_000,
         }
     }
 }
@@ -226,13 +227,14 @@ impl Deliverer {
         if self.paused_until(now).is_some() {
             return Ok(RoundStats::default());
         }
+        let lease = self.lease_from(now);
         let claimed = self
             .store
             .claim(
                 &self.destination,
                 now,
                 now + self.lookahead_ms,
-                now + self.policy.lease_ms,
+                lease,
                 self.batch,
             )
             .await?;
@@ -247,7 +249,12 @@ impl Deliverer {
             ranges.push(start..ops.len());
         }
         let started = Instant::now();
-        let outcomes = self.connector.apply(&ops).await;
+        let current_lease = AtomicI64::new(lease);
+        let outcomes = tokio::select! {
+            outcomes = self.connector.apply(&ops) => outcomes,
+            never = self.keep_leases(&current_lease) => match never {},
+        };
+        let lease = current_lease.load(Ordering::Relaxed);
         let latency_ms = started.elapsed().as_millis() as i64;
         let mut stats = RoundStats {
             rows: claimed.len(),
@@ -260,8 +267,9 @@ impl Deliverer {
             .iter()
             .zip(ranges)
             .map(|(c, range)| {
-                let (delivered, alert) =
+                let (mut delivered, alert) =
                     self.settle(c, &ops, &outcomes, range, done_at, latency_ms);
+                delivered.lease = lease;
                 if let Some(a) = alert
                     && !alerts.iter().any(|b| b.kind == a.kind)
                 {
@@ -312,6 +320,39 @@ impl Deliverer {
         }
         self.totals.add(&stats);
         Ok(stats)
+    }
+
+    /// A lease ending `lease_ms` from `now`, made distinct from other workers' leases taken in
+    /// the same millisecond by up to a second more (a heartbeat moves the rows of one lease).
+    fn lease_from(&self, now: UnixMs) -> UnixMs {
+        now + self.policy.lease_ms + rand::rng().random_range(0..1_000)
+    }
+
+    /// The heartbeat of a round: every third of the lease, moves the lease on the rows this
+    /// worker still holds. Runs until the round's calls return (it is dropped then).
+    async fn keep_leases(&self, current: &AtomicI64) -> std::convert::Infallible {
+        let every =
+            Duration::from_millis(u64::try_from(self.policy.lease_ms / 3).unwrap_or(1).max(1));
+        loop {
+            tokio::time::sleep(every).await;
+            let lease = current.load(Ordering::Relaxed);
+            let next = self.lease_from(now_ms());
+            match self
+                .store
+                .extend_leases(&self.destination, lease, next)
+                .await
+            {
+                Ok(rows) => {
+                    current.store(next, Ordering::Relaxed);
+                    tracing::debug!(destination = %self.destination, rows, "renewed the round's lease");
+                }
+                // Tried again at the next beat; the rows stay this worker's until the lease
+                // runs out, and its results are then recorded only for rows still its own.
+                Err(e) => {
+                    tracing::warn!(destination = %self.destination, error = %e, "cannot renew the round's lease")
+                }
+            }
+        }
     }
 
     fn settle(

@@ -17,6 +17,7 @@ pub mod opt_in;
 pub mod reconcile;
 pub mod refetch;
 pub mod report;
+pub mod roles;
 pub mod runner;
 pub mod status;
 pub mod token_store;

@@ -16,6 +16,7 @@ use crate::Wakeups;
 use crate::apply::Applier;
 use crate::catchup::Catchup;
 use crate::refetch::Refetcher;
+use crate::roles::Roles;
 
 /// How often the applier looks for stored events when nothing woke it.
 const APPLY_EVERY: Duration = Duration::from_secs(1);
@@ -33,6 +34,8 @@ pub struct AccountLoops<'a> {
     pub reconcile_wakeups: &'a Wakeups,
     pub catchup_every: Duration,
     pub alerter: &'a crate::alerts::Alerter,
+    /// Each account's loops run in one process at a time.
+    pub roles: &'a Arc<Roles>,
 }
 
 /// Starts the loops of every account on `tasks`; they stop when `shutdown` turns true.
@@ -48,6 +51,7 @@ pub fn spawn_account_loops(
         reconcile_wakeups,
         catchup_every,
         alerter,
+        roles,
     } = shared;
     for account in accounts {
         let client = client_for(account)?;
@@ -59,7 +63,8 @@ pub fn spawn_account_loops(
         });
         let wakeup = wakeups.get(&account.name).cloned();
         let alerter = alerter.clone();
-        tasks.spawn(every(catchup_every, None, shutdown.clone(), move || {
+        let role = format!("catchup:{}", account.name);
+        tasks.spawn(every(catchup_every, None, shutdown.clone(), roles.gate(role, catchup_every, move || {
             let catchup = catchup.clone();
             let alerter = alerter.clone();
             async move {
@@ -81,7 +86,7 @@ pub fn spawn_account_loops(
                     Err(e) => tracing::warn!(account = %catchup.account, error = %e, "catch-up poll failed; retrying next round"),
                 }
             }
-        }));
+        })));
         // Catch-up stores events too, so the applier also runs on its own clock, not only when
         // intake wakes it.
         if account.refetch {
@@ -90,21 +95,23 @@ pub fn spawn_account_loops(
                 client,
                 account: account.name.clone(),
             });
-            tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), move || {
+            let role = format!("apply:{}", account.name);
+            tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), roles.gate(role, APPLY_EVERY, move || {
                 let refetcher = refetcher.clone();
                 async move {
                     if let Err(e) = refetcher.drain().await {
                         tracing::warn!(account = %refetcher.account, error = %e, "refetch failed; retrying next round");
                     }
                 }
-            }));
+            })));
         } else {
             let applier = Arc::new(Applier {
                 store: store.clone(),
                 account: account.name.clone(),
             });
             let reconcile = reconcile_wakeups.get(&account.name).cloned();
-            tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), move || {
+            let role = format!("apply:{}", account.name);
+            tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), roles.gate(role, APPLY_EVERY, move || {
                 let applier = applier.clone();
                 let reconcile = reconcile.clone();
                 async move {
@@ -119,7 +126,7 @@ pub fn spawn_account_loops(
                         Err(e) => tracing::warn!(account = %applier.account, error = %e, "applying stored events failed; retrying next round"),
                     }
                 }
-            }));
+            })));
         }
     }
     Ok(())
@@ -161,6 +168,7 @@ fn spawn_mailer(
     tasks: &mut JoinSet<()>,
     store: &Arc<dyn Store>,
     config: &paysync_core::config::Config,
+    roles: &Arc<Roles>,
     shutdown: watch::Receiver<bool>,
 ) {
     let mailer = match crate::opt_in::Mailer::new(store.clone(), config) {
@@ -171,14 +179,21 @@ fn spawn_mailer(
             return;
         }
     };
-    tasks.spawn(every(OPT_IN_EVERY, None, shutdown, move || {
-        let mailer = mailer.clone();
-        async move {
-            if let Err(e) = mailer.round(crate::now_ms).await {
-                tracing::warn!(error = %e, "opt-in emails: round failed; trying again");
+    // One mailer at a time: nobody gets the email twice.
+    let role = "opt-in-mailer".to_owned();
+    tasks.spawn(every(
+        OPT_IN_EVERY,
+        None,
+        shutdown,
+        roles.gate(role, OPT_IN_EVERY, move || {
+            let mailer = mailer.clone();
+            async move {
+                if let Err(e) = mailer.round(crate::now_ms).await {
+                    tracing::warn!(error = %e, "opt-in emails: round failed; trying again");
+                }
             }
-        }
-    }));
+        }),
+    ));
 }
 
 /// Reads a destination's change feed every `period`, and at once when `wakeup` is notified (a
@@ -188,10 +203,12 @@ async fn poll_unsubscribes(
     poller: crate::unsubscribes::UnsubscribePoller,
     period: Duration,
     wakeup: Arc<Notify>,
+    roles: Arc<Roles>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let role = format!("unsubscribes:{}", poller.destination());
     let poller = Arc::new(poller);
-    every(period, Some(wakeup), shutdown, move || {
+    every(period, Some(wakeup), shutdown, roles.gate(role, period, move || {
         let poller = poller.clone();
         async move {
             match poller.poll(crate::now_ms).await {
@@ -204,7 +221,7 @@ async fn poll_unsubscribes(
                 }
             }
         }
-    })
+    }))
     .await;
 }
 
@@ -221,7 +238,8 @@ const SWEEP_EVERY_MS: i64 = 24 * 3_600_000;
 const SWEEP_CURSOR: &str = "reconcile.sweep";
 
 /// The reconcile-and-deliver side of `serve`: one delivery worker per destination, one
-/// reconciler per Stripe account that has syncs.
+/// reconciler per Stripe account that has syncs. Empty in a process that runs no loops.
+#[derive(Default)]
 pub struct SyncLoops {
     /// Per destination: notified to read its change feed now (a vendor webhook arrived).
     pub feed_wakeups: Wakeups,
@@ -240,6 +258,7 @@ pub async fn spawn_sync_loops(
     token_store: &dyn Fn(&str) -> Arc<dyn paysync_destinations::constant_contact::TokenStore>,
     alerter: &crate::alerts::Alerter,
     reconcile_wakeups: &Wakeups,
+    roles: &Arc<Roles>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<SyncLoops, paysync_destinations::DestinationError> {
     use crate::deliver::{Deliverer, RetryPolicy};
@@ -291,12 +310,13 @@ pub async fn spawn_sync_loops(
                 .entry(d.name.clone())
                 .or_insert_with(|| Arc::new(Notify::new()))
                 .clone(),
+            roles.clone(),
             shutdown.clone(),
         ));
         connectors.insert(d.name.clone(), connector);
         deliverers.push(deliverer);
     }
-    spawn_mailer(tasks, &store, config, shutdown.clone());
+    spawn_mailer(tasks, &store, config, roles, shutdown.clone());
     for account in &config.accounts {
         let syncs: Vec<_> = config.syncs_of(&account.name).cloned().collect();
         if syncs.is_empty() {
@@ -313,6 +333,7 @@ pub async fn spawn_sync_loops(
             .collect();
         let shutdown = shutdown.clone();
         let carry_unsubscribes = config.consent.carry_unsubscribes;
+        let roles = roles.clone();
         tasks.spawn(async move {
             let mut plans = Vec::new();
             for sync in &syncs {
@@ -330,7 +351,8 @@ pub async fn spawn_sync_loops(
                 syncs: plans,
                 carry_unsubscribes,
             });
-            every(RECONCILE_EVERY, wake, shutdown, move || {
+            let role = format!("reconcile:{}", reconciler.account);
+            every(RECONCILE_EVERY, wake, shutdown, roles.gate(role, RECONCILE_EVERY, move || {
                 let reconciler = reconciler.clone();
                 let deliver_wakes = deliver_wakes.clone();
                 async move {
@@ -344,7 +366,7 @@ pub async fn spawn_sync_loops(
                         Err(e) => tracing::warn!(account = %reconciler.account, error = %e, "reconciling failed; retrying next round"),
                     }
                 }
-            })
+            }))
             .await;
         });
     }
@@ -400,9 +422,11 @@ pub fn spawn_log_pruning(
     tasks: &mut JoinSet<()>,
     store: Arc<dyn Store>,
     retention_days: u32,
+    roles: &Arc<Roles>,
     shutdown: watch::Receiver<bool>,
 ) {
-    tasks.spawn(every(PRUNE_EVERY, None, shutdown, move || {
+    let role = "prune-log".to_owned();
+    tasks.spawn(every(PRUNE_EVERY, None, shutdown, roles.gate(role, PRUNE_EVERY, move || {
         let store = store.clone();
         async move {
             let before = crate::now_ms() - i64::from(retention_days) * 86_400_000;
@@ -414,7 +438,7 @@ pub fn spawn_log_pruning(
                 }
             }
         }
-    }));
+    })));
 }
 
 /// Prepares a sync (lists, fields), retrying until it succeeds or shutdown; then re-reconciles

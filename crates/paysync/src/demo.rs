@@ -237,7 +237,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.events_per_sec,
     ));
     let env: serve::Env = std::sync::Arc::new(move |name| secrets.get(name).cloned());
-    let result = serve::run(raw, config, env).await;
+    let result = serve::run(raw, config, env, serve::Role::All).await;
     background.abort();
     result
 }

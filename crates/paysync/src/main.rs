@@ -47,7 +47,15 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the webhook server, catch-up, reconciliation and delivery.
-    Serve,
+    Serve {
+        /// Only the server (webhooks, dashboard, API): `paysync worker` processes sharing the
+        /// PostgreSQL database (store.url) run the rest.
+        #[arg(long)]
+        receive_only: bool,
+    },
+    /// Run catch-up, reconciliation and delivery beside other workers and receivers that share
+    /// one PostgreSQL database (store.url); no server.
+    Worker,
     /// Everything on one machine: emulators of Stripe and three destinations, seeded, synced live.
     Demo(demo::Args),
     /// Read history from the Stripe API into the ledger (resumable).
@@ -126,15 +134,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Config(cmd) => return config_cmd::run(cmd, &cli.config),
         Command::Emulate(which) => emulate::run(which).await?,
-        Command::Serve => {
-            let (file, config) = load::load_raw(&cli.config)?;
-            serve::run(
-                file,
-                config,
-                std::sync::Arc::new(|name| std::env::var(name).ok()),
-            )
-            .await?
+        Command::Serve { receive_only } => {
+            let role = if receive_only {
+                serve::Role::Receiver
+            } else {
+                serve::Role::All
+            };
+            run_serve(&cli.config, role).await?
         }
+        Command::Worker => run_serve(&cli.config, serve::Role::Worker).await?,
         Command::Demo(args) => demo::run(args).await?,
         Command::Backfill(args) => backfill::run(load::load(&cli.config)?, args).await?,
         Command::Catchup { account } => {
@@ -170,4 +178,16 @@ fn init_logging(json: bool) {
     } else {
         builder.init();
     }
+}
+
+/// `serve` in one of its roles, on the configuration at `path` and the process environment.
+async fn run_serve(path: &std::path::Path, role: serve::Role) -> anyhow::Result<()> {
+    let (file, config) = load::load_raw(path)?;
+    serve::run(
+        file,
+        config,
+        std::sync::Arc::new(|name| std::env::var(name).ok()),
+        role,
+    )
+    .await
 }

@@ -1,5 +1,7 @@
 //! `paysync serve`: the webhook server, each account's catch-up (and refetch) loop and reconciler,
-//! and each destination's delivery worker.
+//! and each destination's delivery worker. On PostgreSQL the work can be split: `serve
+//! --receive-only` runs the server alone, `paysync worker` the loops alone, as many of each as
+//! wanted (roles and leases in the store keep them from doing the same work twice).
 //!
 //! The sync loops run in generations: when the dashboard adds or removes a destination or sync,
 //! the running generation finishes its round and stops, and a new one starts on the new
@@ -11,6 +13,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use paysync_core::config::{Config, RawConfig};
 use paysync_engine::alerts::Alerter;
+use paysync_engine::roles::Roles;
+use paysync_engine::runner::SyncLoops;
 use paysync_server::AppState;
 use paysync_store::Store;
 use tokio::sync::{Notify, watch};
@@ -23,13 +27,41 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub use paysync_server::Env;
 
+/// What a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `paysync serve`: the server and every loop.
+    All,
+    /// `paysync serve --receive-only`: the server only (webhooks, dashboard, API); workers
+    /// sharing its PostgreSQL database run the loops.
+    Receiver,
+    /// `paysync worker`: the loops only.
+    Worker,
+}
+
+impl Role {
+    fn serves(self) -> bool {
+        self != Role::Worker
+    }
+
+    fn works(self) -> bool {
+        self != Role::Receiver
+    }
+}
+
+/// How often the dashboard's destinations and syncs are compared with the running ones: another
+/// process may have changed them.
+const MANAGED_POLL: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `file`: the configuration file as written, `config`: it resolved through `env`.
-pub async fn run(file: RawConfig, config: Config, env: Env) -> anyhow::Result<()> {
+pub async fn run(file: RawConfig, config: Config, env: Env, role: Role) -> anyhow::Result<()> {
+    if role != Role::All && config.database_url.is_none() {
+        anyhow::bail!(
+            "receivers and workers share their work through a PostgreSQL database: set store.url \
+             (with the SQLite file, `paysync serve` alone runs everything)"
+        );
+    }
     let store = load::open_store(&config).await?;
-    let listener = tokio::net::TcpListener::bind(&config.server.listen)
-        .await
-        .with_context(|| format!("binding {}", config.server.listen))?;
-    let addr = listener.local_addr()?;
     let wakeups = paysync_engine::wakeups(&config);
     // Per account: the applier tells the reconciler the ledger changed. They outlive
     // generations, as the accounts' loops do.
@@ -40,36 +72,41 @@ pub async fn run(file: RawConfig, config: Config, env: Env) -> anyhow::Result<()
             .map(|a| (a.name.clone(), Arc::new(Notify::new())))
             .collect(),
     );
+    let roles = Roles::new(store.clone());
     let alerter = Alerter::new(&config.alerts, store.clone())?;
     let (stop, stopped) = watch::channel(false);
     let mut account_loops = JoinSet::new();
-    paysync_engine::runner::spawn_log_pruning(
-        &mut account_loops,
-        store.clone(),
-        config.store.log_retention_days,
-        stopped.clone(),
-    );
-    paysync_engine::runner::spawn_account_loops(
-        &mut account_loops,
-        &config.accounts,
-        paysync_engine::runner::AccountLoops {
-            store: store.clone(),
-            wakeups: &wakeups,
-            reconcile_wakeups: &reconcile_wakeups,
-            catchup_every: std::time::Duration::from_secs(config.catchup_interval_secs),
-            alerter: &alerter,
-        },
-        stopped,
-    )?;
-    for account in &config.accounts {
-        tracing::info!(account = %account.name, mode = %account.mode, url = %format!("http://{addr}/webhooks/stripe/{}", account.name), "webhook endpoint ready");
+    if role.works() {
+        paysync_engine::runner::spawn_log_pruning(
+            &mut account_loops,
+            store.clone(),
+            config.store.log_retention_days,
+            &roles,
+            stopped.clone(),
+        );
+        paysync_engine::runner::spawn_account_loops(
+            &mut account_loops,
+            &config.accounts,
+            paysync_engine::runner::AccountLoops {
+                store: store.clone(),
+                wakeups: &wakeups,
+                reconcile_wakeups: &reconcile_wakeups,
+                catchup_every: std::time::Duration::from_secs(config.catchup_interval_secs),
+                alerter: &alerter,
+                roles: &roles,
+            },
+            stopped,
+        )?;
     }
 
     let generation = Generation {
         store: store.clone(),
         alerter: &alerter,
         reconcile_wakeups: &reconcile_wakeups,
+        roles: &roles,
+        works: role.works(),
     };
+    let mut managed = store.managed_config().await.ok();
     let effective = effective_config(&file, &config, &store, &env).await;
     let (mut running, syncs) = generation.start(&effective).await?;
     let state = AppState::new(
@@ -79,24 +116,47 @@ pub async fn run(file: RawConfig, config: Config, env: Env) -> anyhow::Result<()
         wakeups.clone(),
         &syncs,
     );
-    tracing::info!(%addr, "paysync serving; dashboard and status at http://{addr}/");
-    let mut server = tokio::spawn(paysync_server::serve(
-        listener,
-        state.clone(),
-        shutdown_signal(),
-    ));
+    // The server, or for a worker the signal to stop: the process ends with it.
+    let mut server = if role.serves() {
+        let listener = tokio::net::TcpListener::bind(&config.server.listen)
+            .await
+            .with_context(|| format!("binding {}", config.server.listen))?;
+        let addr = listener.local_addr()?;
+        for account in &config.accounts {
+            tracing::info!(account = %account.name, mode = %account.mode, url = %format!("http://{addr}/webhooks/stripe/{}", account.name), "webhook endpoint ready");
+        }
+        tracing::info!(%addr, "paysync serving; dashboard and status at http://{addr}/");
+        tokio::spawn(paysync_server::serve(
+            listener,
+            state.clone(),
+            shutdown_signal(),
+        ))
+    } else {
+        tracing::info!("paysync worker running");
+        tokio::spawn(async {
+            shutdown_signal().await;
+            Ok(())
+        })
+    };
     let served = loop {
-        tokio::select! {
+        let reload = tokio::select! {
             served = &mut server => break served,
-            () = state.reload_requested() => {
-                tracing::info!("the configuration changed: restarting the sync loops");
-                running.stop().await;
-                let effective = effective_config(&file, &config, &store, &env).await;
-                let (next, syncs) = generation.start(&effective).await?;
-                state.install(effective, wakeups.clone(), &syncs);
-                running = next;
-                tracing::info!("the sync loops run on the new configuration");
+            () = state.reload_requested() => true,
+            () = tokio::time::sleep(MANAGED_POLL) => {
+                let now = store.managed_config().await.ok();
+                let changed = now.is_some() && now != managed;
+                managed = now;
+                changed
             }
+        };
+        if reload {
+            tracing::info!("the configuration changed: restarting the sync loops");
+            running.stop().await;
+            let effective = effective_config(&file, &config, &store, &env).await;
+            let (next, syncs) = generation.start(&effective).await?;
+            state.install(effective, wakeups.clone(), &syncs);
+            running = next;
+            tracing::info!("the sync loops run on the new configuration");
         }
     };
     let _ = stop.send(true);
@@ -134,6 +194,9 @@ struct Generation<'a> {
     store: Arc<dyn Store>,
     alerter: &'a Alerter,
     reconcile_wakeups: &'a paysync_engine::Wakeups,
+    roles: &'a Arc<Roles>,
+    /// False for a receiver: its generations run no loops.
+    works: bool,
 }
 
 /// A generation's loops and the switch that stops them.
@@ -149,6 +212,9 @@ impl Generation<'_> {
     ) -> anyhow::Result<(Running, paysync_engine::runner::SyncLoops)> {
         let (stop, stopped) = watch::channel(false);
         let mut loops = JoinSet::new();
+        if !self.works {
+            return Ok((Running { stop, loops }, SyncLoops::default()));
+        }
         let syncs = paysync_engine::runner::spawn_sync_loops(
             &mut loops,
             self.store.clone(),
@@ -156,6 +222,7 @@ impl Generation<'_> {
             &load::token_store(&self.store),
             self.alerter,
             self.reconcile_wakeups,
+            self.roles,
             stopped,
         )
         .await?;

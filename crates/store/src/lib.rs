@@ -23,6 +23,7 @@ mod ledger;
 mod migrate;
 mod operators;
 mod pg;
+pub mod scratch;
 mod secrets;
 mod sql;
 mod sqlite;

@@ -17,50 +17,15 @@ async fn open() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
-/// A schema of its own in the test database, dropped with it.
-struct PgSchema {
-    base: String,
-    name: String,
-}
-
-impl PgSchema {
-    fn url(&self) -> String {
-        let sep = if self.base.contains('?') { '&' } else { '?' };
-        format!("{}{sep}options=-csearch_path%3D{}", self.base, self.name)
-    }
-}
-
-/// Runs blocking PostgreSQL work on a thread of its own (the sync client runs its own runtime).
-fn pg_admin(base: &str, sql: String) {
-    let base = base.to_owned();
-    std::thread::spawn(move || {
-        let mut client = postgres::Client::connect(&base, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("PostgreSQL at PAYSYNC_TEST_DATABASE_URL: {e}"));
-        client.batch_execute(&sql).unwrap();
-    })
-    .join()
-    .unwrap();
-}
-
-impl Drop for PgSchema {
-    fn drop(&mut self) {
-        pg_admin(
-            &self.base,
-            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
-        );
-    }
-}
-
 /// A new PostgreSQL store in a schema of its own at `PAYSYNC_TEST_DATABASE_URL` (required: the
 /// suite runs on both backends, so PostgreSQL being unreachable fails it).
-async fn open_pg() -> (PgSchema, PgStore) {
+async fn open_pg() -> (scratch::ScratchSchema, PgStore) {
     let base = std::env::var("PAYSYNC_TEST_DATABASE_URL").expect(
         "PAYSYNC_TEST_DATABASE_URL is not set: run the tests with ./scripts/test.sh \
          (PostgreSQL at postgres://postgres@127.0.0.1:5432/test by default)",
     );
-    let name = format!("store_test_{:016x}", rand::random::<u64>());
-    pg_admin(&base, format!("CREATE SCHEMA {name}"));
-    let schema = PgSchema { base, name };
+    let schema = scratch::ScratchSchema::create(&base, "store_test")
+        .unwrap_or_else(|e| panic!("PostgreSQL at PAYSYNC_TEST_DATABASE_URL: {e}"));
     let store = PgStore::open(&schema.url(), 0)
         .await
         .unwrap()

@@ -140,7 +140,7 @@ rule = {{ subscribed = {{ status = ["active"] }} }}
     }
 }
 
-fn paysync_for(stripe: &Localstripe, mc: &Mailchimp) -> Paysync {
+pub(crate) fn paysync_for(stripe: &Localstripe, mc: &Mailchimp) -> Paysync {
     let paysync = Paysync::one_account(&stripe.url, SECRET, &mc.config());
     paysync.set_env("TEST_MC_KEY", KEY);
     paysync
@@ -171,7 +171,7 @@ pub(crate) fn wait_for_delivery(paysync: &Paysync, events: u64) {
 
 /// The audience holds exactly the people the seed made, with the tags the rules give them,
 /// and there are no dead letters.
-fn assert_audience_matches(paysync: &Paysync, mc: &Mailchimp, manifest: &Value) {
+pub(crate) fn assert_audience_matches(paysync: &Paysync, mc: &Mailchimp, manifest: &Value) {
     let (people, lingering) = expected_tags(manifest);
     let state = mc.emu.emulator.state_json();
     let list = state["lists"]

@@ -237,6 +237,37 @@ impl Paysync {
         proc
     }
 
+    /// Starts `paysync <args>` in the background, its log in `<log>.log` of the test directory.
+    pub fn spawn(&self, args: &[&str], log: &str) -> Proc {
+        let file = std::fs::File::create(self.dir.path().join(format!("{log}.log"))).unwrap();
+        let child = self
+            .command()
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start paysync {args:?}: {e}"));
+        Proc(child)
+    }
+
+    /// The log of a process started with [`Paysync::spawn`].
+    pub fn log(&self, log: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{log}.log"))).unwrap_or_default()
+    }
+
+    /// A throwaway schema at `PAYSYNC_TEST_DATABASE_URL` (required), used by every command of
+    /// this test from now on (`store.url`).
+    pub fn use_postgres(&self) -> paysync_store::scratch::ScratchSchema {
+        let base = std::env::var("PAYSYNC_TEST_DATABASE_URL").expect(
+            "PAYSYNC_TEST_DATABASE_URL is not set: run the tests with ./scripts/test.sh \
+             (PostgreSQL at postgres://postgres@127.0.0.1:5432/test by default)",
+        );
+        let schema = paysync_store::scratch::ScratchSchema::create(&base, "paysync_it")
+            .unwrap_or_else(|e| panic!("PostgreSQL at PAYSYNC_TEST_DATABASE_URL: {e}"));
+        self.set_env("PAYSYNC_STORE__URL", &schema.url());
+        schema
+    }
+
     pub fn serve_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("serve.log")).unwrap_or_default()
     }

@@ -11,5 +11,6 @@ mod leaks;
 mod openapi;
 mod operator;
 mod opt_in;
+mod scale_out;
 mod signatures;
 mod two_way;
