@@ -64,7 +64,7 @@ pub fn spawn_account_loops(
         let wakeup = wakeups.get(&account.name).cloned();
         let alerter = alerter.clone();
         let role = format!("catchup:{}", account.name);
-        tasks.spawn(every(catchup_every, None, shutdown.clone(), roles.gate(role, catchup_every, move || {
+        tasks.spawn(every(catchup_every, None, shutdown.clone(), roles.gate(role, move || {
             let catchup = catchup.clone();
             let alerter = alerter.clone();
             async move {
@@ -96,7 +96,7 @@ pub fn spawn_account_loops(
                 account: account.name.clone(),
             });
             let role = format!("apply:{}", account.name);
-            tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), roles.gate(role, APPLY_EVERY, move || {
+            tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), roles.gate(role, move || {
                 let refetcher = refetcher.clone();
                 async move {
                     if let Err(e) = refetcher.drain().await {
@@ -111,7 +111,7 @@ pub fn spawn_account_loops(
             });
             let reconcile = reconcile_wakeups.get(&account.name).cloned();
             let role = format!("apply:{}", account.name);
-            tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), roles.gate(role, APPLY_EVERY, move || {
+            tasks.spawn(every(APPLY_EVERY, wakeup, shutdown.clone(), roles.gate(role, move || {
                 let applier = applier.clone();
                 let reconcile = reconcile.clone();
                 async move {
@@ -185,7 +185,7 @@ fn spawn_mailer(
         OPT_IN_EVERY,
         None,
         shutdown,
-        roles.gate(role, OPT_IN_EVERY, move || {
+        roles.gate(role, move || {
             let mailer = mailer.clone();
             async move {
                 if let Err(e) = mailer.round(crate::now_ms).await {
@@ -208,7 +208,7 @@ async fn poll_unsubscribes(
 ) {
     let role = format!("unsubscribes:{}", poller.destination());
     let poller = Arc::new(poller);
-    every(period, Some(wakeup), shutdown, roles.gate(role, period, move || {
+    every(period, Some(wakeup), shutdown, roles.gate(role, move || {
         let poller = poller.clone();
         async move {
             match poller.poll(crate::now_ms).await {
@@ -352,7 +352,7 @@ pub async fn spawn_sync_loops(
                 carry_unsubscribes,
             });
             let role = format!("reconcile:{}", reconciler.account);
-            every(RECONCILE_EVERY, wake, shutdown, roles.gate(role, RECONCILE_EVERY, move || {
+            every(RECONCILE_EVERY, wake, shutdown, roles.gate(role, move || {
                 let reconciler = reconciler.clone();
                 let deliver_wakes = deliver_wakes.clone();
                 async move {
@@ -426,7 +426,7 @@ pub fn spawn_log_pruning(
     shutdown: watch::Receiver<bool>,
 ) {
     let role = "prune-log".to_owned();
-    tasks.spawn(every(PRUNE_EVERY, None, shutdown, roles.gate(role, PRUNE_EVERY, move || {
+    tasks.spawn(every(PRUNE_EVERY, None, shutdown, roles.gate(role, move || {
         let store = store.clone();
         async move {
             let before = crate::now_ms() - i64::from(retention_days) * 86_400_000;
