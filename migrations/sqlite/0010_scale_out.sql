@@ -12,3 +12,11 @@ CREATE TABLE roles (
 
 -- A worker's heartbeat finds the rows it leased by their lease.
 CREATE INDEX outbox_leased ON outbox (destination, lease_until) WHERE lease_until IS NOT NULL;
+
+-- Request rates shared by the processes calling one vendor account (GCRA): `tat` is the
+-- theoretical arrival time (unix ms) of the next request. A key `pause:<destination>` holds the
+-- destination's calls back until `tat` (a daily quota used up, credentials refused).
+CREATE TABLE rate_limits (
+    key TEXT    NOT NULL PRIMARY KEY,
+    tat INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -89,6 +89,19 @@ pub struct HttpSettings {
     pub retry: RetryPolicy,
     /// The name calls are counted under in `/metrics` (the destination's); empty: the vendor's.
     pub metrics_label: String,
+    /// The request rate shared with other processes calling the same account, asked after
+    /// this client's own `requests_per_second`.
+    pub shared: Option<Arc<dyn SharedLimit>>,
+}
+
+/// A request rate shared by every process calling one vendor account (paysync workers on one
+/// PostgreSQL database): each process's own limiter alone would let N processes send N times
+/// the vendor's rate.
+#[async_trait]
+pub trait SharedLimit: Send + Sync + std::fmt::Debug {
+    /// Waits until one more request is within the shared rate (never fails: a limit that
+    /// cannot be consulted lets the request go, paced by the client's own limiter).
+    async fn until_ready(&self);
 }
 
 /// Supplies the credentials of each attempt.
@@ -192,6 +205,7 @@ struct Inner {
     base: Url,
     limiter: Option<DefaultDirectRateLimiter>,
     slots: Option<Semaphore>,
+    shared: Option<Arc<dyn SharedLimit>>,
     retry: RetryPolicy,
     auth: Arc<dyn Authorizer>,
     decode: ErrorDecoder,
@@ -260,6 +274,7 @@ impl HttpCore {
                 base,
                 limiter,
                 slots,
+                shared: settings.shared.clone(),
                 retry: settings.retry.clone(),
                 auth,
                 decode,
@@ -354,6 +369,9 @@ impl HttpCore {
             // Waits for a token: the rate limit slows callers down, it never fails them.
             if let Some(limiter) = &inner.limiter {
                 limiter.until_ready().await;
+            }
+            if let Some(shared) = &inner.shared {
+                shared.until_ready().await;
             }
             let (auth_name, auth_value) = inner.auth.header().await?;
             let attempt = {
@@ -529,6 +547,7 @@ mod tests {
                 timeout: Duration::from_secs(5),
                 retry: RetryPolicy::default(),
                 metrics_label: String::new(),
+                shared: None,
             },
             Arc::new(
                 StaticAuth::new(
@@ -581,6 +600,7 @@ mod tests {
                     timeout: Duration::from_secs(1),
                     retry: RetryPolicy::default(),
                     metrics_label: String::new(),
+                    shared: None,
                 },
                 Arc::new(
                     StaticAuth::new(

@@ -121,6 +121,9 @@ pub struct Deliverer {
     pub wake: Arc<Notify>,
     /// Where dead letters, pauses and finished bulk imports are reported.
     pub alerter: Option<Alerter>,
+    /// Whether a pause (quota used up, credentials refused) is shared through the store with
+    /// the other workers of this destination (PostgreSQL), so they stop calling it too.
+    pub shares_pauses: bool,
     pub totals: DeliveryTotals,
 }
 
@@ -162,6 +165,7 @@ impl Deliverer {
             paused_until: AtomicI64::new(0),
             wake: Arc::new(Notify::new()),
             alerter: None,
+            shares_pauses: false,
             totals: DeliveryTotals::default(),
         }
     }
@@ -224,6 +228,12 @@ impl Deliverer {
     /// One round: lease due rows, send their operations, settle them.
     pub async fn round(&self) -> Result<RoundStats, StoreError> {
         let now = now_ms();
+        if self.shares_pauses
+            && let Some(until) = self.store.rate_held_until(&self.pause_key()).await?
+        {
+            self.paused_until.fetch_max(until, Ordering::Relaxed);
+        }
+        let paused_before = self.paused_until.load(Ordering::Relaxed);
         if self.paused_until(now).is_some() {
             return Ok(RoundStats::default());
         }
@@ -298,6 +308,12 @@ impl Deliverer {
             );
         }
         self.store.finish(results, done_at).await?;
+        let paused = self.paused_until.load(Ordering::Relaxed);
+        if self.shares_pauses && paused > paused_before {
+            self.store
+                .hold_rate_until(&self.pause_key(), paused)
+                .await?;
+        }
         let used_jobs = outcomes
             .iter()
             .any(|o| matches!(o, ItemOutcome::Ok(ack) if ack.job.is_some()));
@@ -320,6 +336,11 @@ impl Deliverer {
         }
         self.totals.add(&stats);
         Ok(stats)
+    }
+
+    /// The store's key of this destination's shared pause.
+    fn pause_key(&self) -> String {
+        format!("pause:{}", self.destination)
     }
 
     /// A lease ending `lease_ms` from `now`, made distinct from other workers' leases taken in

@@ -19,6 +19,7 @@ pub mod refetch;
 pub mod report;
 pub mod roles;
 pub mod runner;
+pub mod shared_limits;
 pub mod status;
 pub mod token_store;
 pub mod two_way;

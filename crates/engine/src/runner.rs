@@ -275,7 +275,9 @@ pub async fn spawn_sync_loops(
     let mut deliverers = Vec::new();
     let mut feed_wakeups = std::collections::HashMap::new();
     for d in &config.destinations {
-        let connector = crate::connect::connector(d, token_store(&d.name)).await?;
+        // Workers sharing a PostgreSQL database share each destination's request rate.
+        let shared = config.database_url.is_some().then(|| store.clone());
+        let connector = crate::connect::connector(d, token_store(&d.name), shared).await?;
         let mut deliverer = Deliverer::new(
             store.clone(),
             d.name.clone(),
@@ -290,6 +292,7 @@ pub async fn spawn_sync_loops(
             .min()
             .unwrap_or(0);
         deliverer.alerter = Some(alerter.clone());
+        deliverer.shares_pauses = config.database_url.is_some();
         let deliverer = Arc::new(deliverer);
         tasks.spawn(deliverer.clone().run(DELIVER_IDLE, shutdown.clone()));
         tasks.spawn(poll_unsubscribes(

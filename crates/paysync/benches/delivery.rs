@@ -10,8 +10,13 @@
 //!   destinations) seeded in the Stripe emulator,
 //!   `paysync backfill`, then `paysync serve` until every contact is delivered, per destination:
 //!   wall time, API calls, the lower bound the vendor's limits allow, peak RSS of paysync.
+//! - `scale`: the same backfill of N customers (default 5,000; `BENCH_SCALE_CUSTOMERS`) into a
+//!   latency-bound Mailchimp emulator (50 ms added to every call) from 1, 2 and 4 `paysync
+//!   worker` processes sharing a PostgreSQL database (a scratch schema at
+//!   `PAYSYNC_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test): time from
+//!   the workers' start until every contact is delivered.
 //!
-//!   cargo bench -p paysync --bench delivery [-- latency|economy|backfill]
+//!   cargo bench -p paysync --bench delivery [-- latency|economy|backfill|scale]
 
 use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command, Stdio};
@@ -50,6 +55,28 @@ fn main() {
     if wants("economy") {
         println!("\n## API economy: 100 customers × a burst of 10 events\n");
         economy(&rt);
+    }
+    if wants("scale") {
+        let n: usize = std::env::var("BENCH_SCALE_CUSTOMERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5_000);
+        println!(
+            "\n## Scale-out on PostgreSQL: {n} customers, Mailchimp answering in 50 ms + batch time\n"
+        );
+        println!(
+            "| workers | contacts | reconciled (s) | delivered (s) | contacts/s | speed-up | API calls |"
+        );
+        println!("| --- | --- | --- | --- | --- | --- | --- |");
+        let mut one = None;
+        for workers in [1, 2, 4] {
+            let (row, rate) = scale(&rt, workers, n);
+            let base = *one.get_or_insert(rate);
+            println!(
+                "{}",
+                row.replace("{speedup}", &format!("{:.2}×", rate / base))
+            );
+        }
     }
     if wants("backfill") {
         let n: usize = std::env::var("BENCH_CUSTOMERS")
@@ -564,4 +591,99 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> Strin
     spent.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     let parts: Vec<String> = spent.iter().map(|(k, n)| format!("{k} {n}")).collect();
     format!("{dest}: {}", parts.join(", "))
+}
+
+/// One `scale` run: backfill `customers` into the ledger, then `workers` workers on PostgreSQL
+/// deliver them to a Mailchimp emulator that takes 50 ms per call. Returns the table's row
+/// (`{speedup}` left to fill) and contacts per second.
+fn scale(rt: &tokio::runtime::Runtime, workers: usize, customers: usize) -> (String, f64) {
+    let stripe = rt
+        .block_on(serve_stripe(StripeEmulatorConfig {
+            seed: Some(SeedSpec {
+                customers,
+                ..SeedSpec::default()
+            }),
+            rate_limit: None,
+            ..StripeEmulatorConfig::default()
+        }))
+        .expect("stripe emulator");
+    let emu = rt
+        .block_on(serve_mailchimp(MailchimpConfig {
+            // Each worker keeps to Mailchimp's 10 connections on its own (not yet shared).
+            max_concurrent: None,
+            faults: paysync_emulators::FaultConfig {
+                latency_ms: 50,
+                ..paysync_emulators::FaultConfig::default()
+            },
+            ..MailchimpConfig::default()
+        }))
+        .expect("mailchimp emulator");
+    let list = emu.emulator.create_list("Bench");
+    let base = std::env::var("PAYSYNC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = paysync_store::scratch::ScratchSchema::create(&base, "paysync_bench")
+        .expect("a scratch schema in PostgreSQL");
+    let paysync = Paysync::new(
+        &stripe.url(),
+        &mc_destination(&emu, &list, 2_000),
+        vec![
+            ("MC_KEY".into(), MC_KEY.into()),
+            ("PAYSYNC_STORE__URL".into(), schema.url()),
+        ],
+    );
+    let status = |paysync: &Paysync| paysync.status();
+    assert!(
+        paysync
+            .command(&["backfill", "--all"])
+            .status()
+            .expect("paysync backfill")
+            .success(),
+        "backfill failed"
+    );
+    let before = emu.emulator.requests().total();
+    let started = Instant::now();
+    let mut running: Vec<Child> = (0..workers)
+        .map(|_| {
+            paysync
+                .command(&["worker"])
+                .spawn()
+                .expect("paysync worker")
+        })
+        .collect();
+    let (mut reconciled, mut seen, mut last_request) = (None, before, started);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let calls = emu.emulator.requests().total();
+        if calls != seen {
+            (seen, last_request) = (calls, Instant::now());
+        }
+        let s = status(&paysync);
+        let account = &s["accounts"][0];
+        if reconciled.is_none() && account["dirty_customers"] == 0 {
+            reconciled = Some(started.elapsed().as_secs_f64());
+        }
+        let queued = s["destinations"][0]["pending"].as_i64().unwrap_or(1);
+        if reconciled.is_some() && queued == 0 && account["pending_events"] == 0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1_800),
+            "{workers} workers: not delivered after 30 minutes"
+        );
+    }
+    let delivered = last_request.duration_since(started).as_secs_f64();
+    for mut w in running.drain(..) {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    let s = status(&paysync);
+    let contacts = s["syncs"][0]["contacts"].as_u64().unwrap_or(0);
+    assert_eq!(s["destinations"][0]["dead"], 0, "dead letters");
+    let rate = contacts as f64 / delivered;
+    let row = format!(
+        "| {workers} | {contacts} | {:.1} | {delivered:.1} | {rate:.0} | {{speedup}} | {} |",
+        reconciled.unwrap_or(0.0),
+        emu.emulator.requests().total() - before
+    );
+    (row, rate)
 }

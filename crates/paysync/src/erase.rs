@@ -131,7 +131,7 @@ async fn erase_at(
         outcome,
         detail,
     };
-    let connector = match paysync_engine::connect::connector(d, tokens).await {
+    let connector = match paysync_engine::connect::connector(d, tokens, None).await {
         Ok(c) => c,
         Err(e) => return receipt("failed", format!("cannot connect: {e}")),
     };

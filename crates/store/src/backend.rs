@@ -27,7 +27,8 @@ pub(crate) enum WriteKind {
     /// and redone when lost (carrying inbox events into the ledger, backfill pages with their
     /// cursor).
     Relaxed,
-    /// Leasing outbox rows (durable): on PostgreSQL, rows another worker is taking are skipped.
+    /// Leasing outbox rows or taking shared rates (durable): on PostgreSQL READ COMMITTED, so
+    /// rows another worker is taking are skipped and a shared row is queued on, not fought over.
     Claim,
 }
 
@@ -371,6 +372,36 @@ impl<B: Backend> Store for B {
             delivery::extend_leases(db, &destination, lease, until)
         })
         .await
+    }
+
+    async fn reserve_rate(
+        &self,
+        key: &str,
+        interval_ms: i64,
+        burst: i64,
+        now: UnixMs,
+    ) -> Result<i64> {
+        let key = key.to_owned();
+        // READ COMMITTED on PostgreSQL: every worker updates this one row; under SERIALIZABLE
+        // they would fail each other instead of queueing on its lock.
+        self.write(WriteKind::Claim, move |db| {
+            delivery::reserve_rate(db, &key, interval_ms, burst, now)
+        })
+        .await
+    }
+
+    async fn hold_rate_until(&self, key: &str, until: UnixMs) -> Result<()> {
+        let key = key.to_owned();
+        self.write(WriteKind::Claim, move |db| {
+            delivery::hold_rate_until(db, &key, until)
+        })
+        .await
+    }
+
+    async fn rate_held_until(&self, key: &str) -> Result<Option<UnixMs>> {
+        let key = key.to_owned();
+        self.read(move |db| delivery::rate_held_until(db, &key))
+            .await
     }
 
     async fn hold_role(

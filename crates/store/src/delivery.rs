@@ -645,6 +645,43 @@ pub(crate) fn hold_role(
     Ok(held == 1)
 }
 
+/// Reserves the next request of rate `key` (one per `interval_ms`, `burst` at once) and returns
+/// how long its caller must wait before sending it, in ms (GCRA; 0: at once).
+pub(crate) fn reserve_rate(
+    db: &dyn Db,
+    key: &str,
+    interval_ms: i64,
+    burst: i64,
+    now: UnixMs,
+) -> Result<i64> {
+    let tat: i64 = db.value(
+        "INSERT INTO rate_limits (key, tat) VALUES (?1, CAST(?2 AS BIGINT) + CAST(?3 AS BIGINT))
+         ON CONFLICT (key) DO UPDATE SET
+             tat = CASE WHEN rate_limits.tat > ?2 THEN rate_limits.tat ELSE ?2 END + ?3
+         RETURNING tat",
+        args![key, now, interval_ms],
+    )?;
+    Ok((tat - interval_ms * burst.max(1) - now).max(0))
+}
+
+/// Holds rate `key` back until `until` (or later, if it already is).
+pub(crate) fn hold_rate_until(db: &dyn Db, key: &str, until: UnixMs) -> Result<()> {
+    db.execute(
+        "INSERT INTO rate_limits (key, tat) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET
+             tat = CASE WHEN rate_limits.tat > ?2 THEN rate_limits.tat ELSE ?2 END",
+        args![key, until],
+    )?;
+    Ok(())
+}
+
+/// Until when rate `key` is held back (its theoretical arrival time), if it is known.
+pub(crate) fn rate_held_until(db: &dyn Db, key: &str) -> Result<Option<UnixMs>> {
+    db.query_opt("SELECT tat FROM rate_limits WHERE key = ?1", args![key])?
+        .map(|r| r.get(0))
+        .transpose()
+}
+
 /// Releases every lease: the rows of a worker that died are due again at once. Only where one
 /// process uses the database (SQLite): on PostgreSQL other workers' leases are live, and a dead
 /// worker's run out on their own.

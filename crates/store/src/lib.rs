@@ -208,6 +208,19 @@ pub trait Store: Send + Sync + 'static {
     /// to `until`; returns how many it still held.
     async fn extend_leases(&self, destination: &str, lease: UnixMs, until: UnixMs)
     -> Result<usize>;
+    /// Reserves the next request of the rate `key` shared by every process (one per
+    /// `interval_ms`, `burst` at once); returns how many ms to wait before sending it.
+    async fn reserve_rate(
+        &self,
+        key: &str,
+        interval_ms: i64,
+        burst: i64,
+        now: UnixMs,
+    ) -> Result<i64>;
+    /// Holds the rate `key` back until `until` (a quota used up until its reset).
+    async fn hold_rate_until(&self, key: &str, until: UnixMs) -> Result<()>;
+    /// Until when the rate `key` is held back, if it is known.
+    async fn rate_held_until(&self, key: &str) -> Result<Option<UnixMs>>;
     /// Takes or renews role `name` (work one process does at a time) for `holder` until
     /// `until`, unless another holder's claim is still running at `now`; whether it is held.
     async fn hold_role(&self, name: &str, holder: &str, now: UnixMs, until: UnixMs)

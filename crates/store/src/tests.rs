@@ -787,3 +787,26 @@ fn concurrent_claims_on_postgres_take_disjoint_rows() {
         assert_eq!((claimed, all.len()), (400, 400));
     });
 }
+
+#[test]
+fn a_shared_rate_spaces_requests_and_a_hold_pauses_them() {
+    on_both(|store| async move {
+        // 2 at once, then one per 100 ms.
+        let waits: Vec<i64> = futures_waits(&*store, 4, 1_000).await;
+        assert_eq!(waits, [0, 0, 100, 200]);
+        // Later, the bucket has drained.
+        assert_eq!(store.reserve_rate("r", 100, 2, 5_000).await.unwrap(), 0);
+        store.hold_rate_until("pause:d", 9_000).await.unwrap();
+        store.hold_rate_until("pause:d", 8_000).await.unwrap();
+        assert_eq!(store.rate_held_until("pause:d").await.unwrap(), Some(9_000));
+        assert_eq!(store.rate_held_until("other").await.unwrap(), None);
+    });
+}
+
+async fn futures_waits(store: &dyn Store, n: usize, now: i64) -> Vec<i64> {
+    let mut waits = Vec::new();
+    for _ in 0..n {
+        waits.push(store.reserve_rate("r", 100, 2, now).await.unwrap());
+    }
+    waits
+}

@@ -100,6 +100,7 @@ impl ActiveCampaignConfig {
                 timeout: Duration::from_secs(30),
                 retry: RetryPolicy::default(),
                 metrics_label: String::new(),
+                shared: None,
             },
             poll: PollPolicy::default(),
             list_sender_url: "https://paysync.invalid".into(),

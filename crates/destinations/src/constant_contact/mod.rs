@@ -125,6 +125,7 @@ impl ConstantContactConfig {
                 timeout: Duration::from_secs(30),
                 retry: RetryPolicy::default(),
                 metrics_label: String::new(),
+                shared: None,
             },
             poll: PollPolicy::default(),
             default_list: None,

@@ -102,6 +102,7 @@ impl MailchimpConfig {
                 timeout: Duration::from_secs(120),
                 retry: RetryPolicy::default(),
                 metrics_label: String::new(),
+                shared: None,
             },
             poll: PollPolicy::default(),
             tags_trigger_automations: true,

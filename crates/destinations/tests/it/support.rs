@@ -27,6 +27,7 @@ pub fn fast_http(rps: u32, concurrency: usize) -> HttpSettings {
             max_wait: Duration::from_secs(5),
         },
         metrics_label: String::new(),
+        shared: None,
     }
 }
 

@@ -105,6 +105,7 @@ pub async fn rig() -> Rig {
     let connector = connector(
         &cfg,
         Arc::new(paysync_destinations::constant_contact::MemoryTokenStore::new(None)),
+        None,
     )
     .await
     .expect("connector");

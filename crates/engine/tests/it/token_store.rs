@@ -44,7 +44,7 @@ async fn a_rotated_refresh_token_survives_a_restart_sealed() {
 
     // First run: the configured refresh token seeds the store; the first call rotates it.
     let store = open(&db, KEY).await;
-    let first = connector(&cfg, Arc::new(StoredTokens::new(store.clone(), "cc")))
+    let first = connector(&cfg, Arc::new(StoredTokens::new(store.clone(), "cc")), None)
         .await
         .expect("connector");
     first.lists().await.expect("lists with the seeded token");
@@ -61,7 +61,7 @@ async fn a_rotated_refresh_token_survives_a_restart_sealed() {
 
     // Second run: the configured (now spent) token is ignored; the kept one works.
     let store = open(&db, KEY).await;
-    let second = connector(&cfg, Arc::new(StoredTokens::new(store.clone(), "cc")))
+    let second = connector(&cfg, Arc::new(StoredTokens::new(store.clone(), "cc")), None)
         .await
         .expect("connector after restart");
     second.lists().await.expect("lists with the kept token");

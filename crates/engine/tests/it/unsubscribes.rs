@@ -167,6 +167,7 @@ async fn second_destination(
     let connector = paysync_engine::connect::connector(
         &cfg,
         std::sync::Arc::new(paysync_destinations::constant_contact::MemoryTokenStore::new(None)),
+        None,
     )
     .await
     .expect("connector");
