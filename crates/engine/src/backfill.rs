@@ -58,6 +58,12 @@ pub enum Window {
     All,
     /// Objects created at or after this unix second.
     Since(i64),
+    /// Objects created at or after `since` and before `until` (unix seconds): one slice of a
+    /// backfill split across workers.
+    Between {
+        since: i64,
+        until: i64,
+    },
 }
 
 impl Window {
@@ -143,6 +149,7 @@ impl Backfill {
                 account: self.account.clone(),
                 window: self.window,
                 resource,
+                cursor: cursor_name(resource.name),
             };
             let progress = progress.clone();
             tasks.spawn(async move { job.run(&*progress).await.map(|p| (resource.name, p)) });
@@ -183,16 +190,15 @@ struct ResourceJob {
     account: String,
     window: Window,
     resource: &'static Resource,
+    /// Where its progress is kept (`backfill.<resource>[.<slice>]`).
+    cursor: String,
 }
 
 impl ResourceJob {
     /// Where to start: the saved progress if it is an unfinished run over the same window,
     /// otherwise a fresh run.
     async fn starting_point(&self) -> Result<ResourceProgress, BackfillError> {
-        let saved = self
-            .store
-            .cursor(&self.account, &cursor_name(self.resource.name))
-            .await?;
+        let saved = self.store.cursor(&self.account, &self.cursor).await?;
         let saved: Option<ResourceProgress> = match saved {
             None => None,
             Some(c) => Some(
@@ -244,8 +250,13 @@ impl ResourceJob {
             .iter()
             .map(|(k, v)| (*k, (*v).to_owned()))
             .collect();
-        if let Window::Since(since) = self.window {
-            params.push(("created[gte]", since.to_string()));
+        match self.window {
+            Window::All => {}
+            Window::Since(since) => params.push(("created[gte]", since.to_string())),
+            Window::Between { since, until } => {
+                params.push(("created[gte]", since.to_string()));
+                params.push(("created[lt]", until.to_string()));
+            }
         }
         while !state.done {
             let cursor = state
@@ -384,7 +395,7 @@ impl ResourceJob {
         let batch = ApplyBatch {
             snapshots,
             cursor: Some(CursorUpdate {
-                name: cursor_name(self.resource.name),
+                name: self.cursor.clone(),
                 value,
             }),
             applied_events: Vec::new(),
@@ -392,5 +403,308 @@ impl ResourceJob {
         };
         self.store.apply(&self.account, batch).await?;
         Ok(())
+    }
+}
+
+// ---- split across workers ----------------------------------------------------------------------
+
+/// A queued backfill over a window with a start is cut into time slices of about this many
+/// days, at most [`MAX_SLICES`] per resource, so several workers read one resource at once.
+const SLICE_DAYS: i64 = 30;
+const MAX_SLICES: i64 = 8;
+
+/// Units of queued backfills one process reads at once.
+const UNITS_AT_ONCE: usize = 4;
+
+/// One unit of a queued backfill: a resource over a time window, with its own progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unit {
+    /// `backfill.<resource>`, or `backfill.<resource>.<i>of<n>` for a time slice.
+    pub cursor: String,
+    pub resource: &'static str,
+    pub window: Window,
+}
+
+/// The units a backfill over `window` is split into. A window without a start (`All`) cannot be
+/// cut in time (the account's oldest object is unknown): one unit per resource. A window with
+/// one is cut into slices; the last stays open-ended, so objects created while it runs are read.
+pub fn units(window: Window, now_ms: UnixMs) -> Vec<Unit> {
+    let slices: Vec<Window> = match window {
+        Window::Since(since) => {
+            let span = (now_ms / 1_000 - since).max(1);
+            let n = (span / (SLICE_DAYS * 86_400) + 1).clamp(1, MAX_SLICES);
+            let bound = |i: i64| since + span * i / n;
+            (0..n)
+                .map(|i| {
+                    if i == n - 1 {
+                        Window::Since(bound(i))
+                    } else {
+                        Window::Between {
+                            since: bound(i),
+                            until: bound(i + 1),
+                        }
+                    }
+                })
+                .collect()
+        }
+        other => vec![other],
+    };
+    let n = slices.len();
+    RESOURCES
+        .iter()
+        .flat_map(|r| {
+            slices.iter().enumerate().map(move |(i, w)| Unit {
+                cursor: if n == 1 {
+                    cursor_name(r.name)
+                } else {
+                    format!("{}.{}of{n}", cursor_name(r.name), i + 1)
+                },
+                resource: r.name,
+                window: *w,
+            })
+        })
+        .collect()
+}
+
+fn progress_of(value: &str, cursor: &str) -> Result<ResourceProgress, BackfillError> {
+    serde_json::from_str(value).map_err(|e| BackfillError::Cursor {
+        resource: RESOURCES
+            .iter()
+            .find(|r| cursor.split('.').nth(1) == Some(r.name))
+            .map_or("backfill", |r| r.name),
+        message: e.to_string(),
+    })
+}
+
+/// Leaves a backfill of `account` over `window` to the workers: each unit's progress is written
+/// unfinished (a unit already under way over the same window keeps its place); unfinished
+/// units of an earlier backfill are closed as superseded. Returns how many units there are.
+pub async fn queue(
+    store: &dyn Store,
+    account: &str,
+    window: Window,
+    now: UnixMs,
+) -> Result<usize, BackfillError> {
+    let units = units(window, now);
+    let mut kept = std::collections::HashSet::new();
+    for (cursor, saved) in store.cursors(account, "backfill.").await? {
+        let Ok(mut progress) = progress_of(&saved.value, &cursor) else {
+            continue;
+        };
+        if progress.done {
+            continue;
+        }
+        if units
+            .iter()
+            .any(|u| u.cursor == cursor && u.window == progress.window)
+        {
+            kept.insert(cursor);
+            continue;
+        }
+        progress.done = true;
+        progress.finished_at = Some(now);
+        progress.skipped = Some("superseded by a newer backfill".into());
+        let value = serde_json::to_string(&progress).unwrap_or_default();
+        store.set_cursor(account, &cursor, &value, now).await?;
+    }
+    for unit in units.iter().filter(|u| !kept.contains(&u.cursor)) {
+        let fresh = ResourceProgress {
+            window: unit.window,
+            starting_after: None,
+            stored: 0,
+            done: false,
+            started_at: now,
+            finished_at: None,
+            skipped: None,
+        };
+        let value = serde_json::to_string(&fresh).unwrap_or_default();
+        store.set_cursor(account, &unit.cursor, &value, now).await?;
+    }
+    Ok(units.len())
+}
+
+/// Whether a queued backfill of the account has units left.
+pub async fn queued(store: &dyn Store, account: &str) -> Result<bool, BackfillError> {
+    Ok(store
+        .cursors(account, "backfill.")
+        .await?
+        .iter()
+        .any(|(cursor, c)| progress_of(&c.value, cursor).is_ok_and(|p| !p.done)))
+}
+
+/// A worker's side of queued backfills of one account: every round, each unfinished unit whose
+/// role this process takes (`backfill:<account>:<cursor>`) is read in a task of its own. A
+/// worker that dies mid-unit loses the role within 30 s, and another resumes the unit from
+/// its last stored page.
+pub struct Pickup {
+    pub store: Arc<dyn Store>,
+    pub client: StripeClient,
+    pub account: String,
+    pub roles: Arc<crate::roles::Roles>,
+    pub alerter: crate::alerts::Alerter,
+    running: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Units this process has taken (for tests and metrics).
+    pub units_taken: std::sync::atomic::AtomicUsize,
+}
+
+impl Pickup {
+    pub fn new(
+        store: Arc<dyn Store>,
+        client: StripeClient,
+        account: String,
+        roles: Arc<crate::roles::Roles>,
+        alerter: crate::alerts::Alerter,
+    ) -> Arc<Self> {
+        Arc::new(Pickup {
+            store,
+            client,
+            account,
+            roles,
+            alerter,
+            running: Default::default(),
+            units_taken: Default::default(),
+        })
+    }
+
+    pub async fn round(self: &Arc<Self>) -> Result<(), BackfillError> {
+        for (cursor, saved) in self.store.cursors(&self.account, "backfill.").await? {
+            let progress = match progress_of(&saved.value, &cursor) {
+                Ok(p) if !p.done => p,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(account = %self.account, %cursor, error = %e, "backfill unit unreadable; skipped");
+                    continue;
+                }
+            };
+            let Some(resource) = RESOURCES
+                .iter()
+                .find(|r| cursor.split('.').nth(1) == Some(r.name))
+            else {
+                continue;
+            };
+            // A few units at a time per process: the rest are left to other workers (and the
+            // account's Stripe rate limit is this process's to share anyway).
+            if self.running.lock().map_or(true, |running| {
+                running.contains(&cursor) || running.len() >= UNITS_AT_ONCE
+            }) {
+                continue;
+            }
+            let role = format!("backfill:{}:{cursor}", self.account);
+            if !self.roles.hold(&role).await {
+                continue;
+            }
+            if let Ok(mut running) = self.running.lock() {
+                running.insert(cursor.clone());
+            }
+            self.units_taken
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let job = ResourceJob {
+                store: self.store.clone(),
+                client: self.client.clone(),
+                account: self.account.clone(),
+                window: progress.window,
+                resource,
+                cursor: cursor.clone(),
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                match job.run(&|_| {}).await {
+                    Ok(p) => {
+                        tracing::info!(account = %me.account, unit = %cursor, stored = p.stored, "backfill unit finished")
+                    }
+                    Err(e) => {
+                        tracing::warn!(account = %me.account, unit = %cursor, error = %e, "backfill unit stopped; it is resumed at the next round")
+                    }
+                }
+                me.roles.release(&role);
+                if let Ok(mut running) = me.running.lock() {
+                    running.remove(&cursor);
+                }
+                if let Err(e) = me.report_if_finished().await {
+                    tracing::warn!(account = %me.account, error = %e, "cannot report the backfill's end");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Once every unit is done, logs `backfill.finished` and raises the alert, once (the
+    /// process taking the role `backfill-finished:<account>:<start>` does it).
+    async fn report_if_finished(&self) -> Result<(), BackfillError> {
+        let mut report = BackfillReport::default();
+        for (cursor, saved) in self.store.cursors(&self.account, "backfill.").await? {
+            let progress = progress_of(&saved.value, &cursor)?;
+            if !progress.done {
+                return Ok(());
+            }
+            report
+                .resources
+                .push((cursor.trim_start_matches("backfill.").to_owned(), progress));
+        }
+        let started = report
+            .resources
+            .iter()
+            .map(|(_, p)| p.started_at)
+            .max()
+            .unwrap_or_default();
+        let role = format!("backfill-finished:{}:{started}", self.account);
+        if !self.roles.hold(&role).await {
+            return Ok(());
+        }
+        self.roles.release(&role);
+        let stored: u64 = report.resources.iter().map(|(_, p)| p.stored).sum();
+        self.store
+            .log(LogEntry {
+                at: now_ms(),
+                account: Some(self.account.clone()),
+                kind: "backfill.finished".into(),
+                level: Level::Info,
+                message: format!("backfill finished: {stored} objects read"),
+                detail: serde_json::to_value(&report).ok(),
+            })
+            .await?;
+        self.alerter
+            .raise(crate::alerts::Alert {
+                kind: crate::alerts::AlertKind::BackfillFinished,
+                subject: self.account.clone(),
+                summary: format!(
+                    "backfill of Stripe account {} finished: {stored} objects",
+                    self.account
+                ),
+                detail: serde_json::json!({"account": self.account, "objects": stored}),
+            })
+            .await;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_with_a_start_is_cut_in_slices_that_cover_it() {
+        let now = 1_800_000_000_000;
+        let since = 1_800_000_000 - 180 * 86_400;
+        let units = units(Window::Since(since), now);
+        let charges: Vec<&Unit> = units.iter().filter(|u| u.resource == "charges").collect();
+        assert_eq!(charges.len(), 7);
+        assert_eq!(charges[0].cursor, "backfill.charges.1of7");
+        // Contiguous, from the start, the last one open-ended.
+        let mut from = since;
+        for unit in &charges[..6] {
+            let Window::Between { since: s, until } = unit.window else {
+                panic!("{unit:?}")
+            };
+            assert_eq!(s, from);
+            assert!(until > s);
+            from = until;
+        }
+        assert_eq!(charges[6].window, Window::Since(from));
+        assert_eq!(units.len(), 7 * RESOURCES.len());
+        // All of it: one unit per resource, under the resource's own cursor.
+        let all = super::units(Window::All, now);
+        assert_eq!(all.len(), RESOURCES.len());
+        assert_eq!(all[0].cursor, "backfill.customers");
     }
 }

@@ -108,6 +108,11 @@ impl Roles {
         held
     }
 
+    /// Stops renewing `role` (its work is done): it lapses within 30 s.
+    pub fn release(&self, role: &str) {
+        self.mark(role, false);
+    }
+
     /// `round`, run only while this process holds `role`.
     pub fn gate<F, Fut>(
         self: &Arc<Self>,

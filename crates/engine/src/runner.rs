@@ -18,6 +18,8 @@ use crate::catchup::Catchup;
 use crate::refetch::Refetcher;
 use crate::roles::Roles;
 
+/// How often queued backfill units are looked for.
+const BACKFILL_PICKUP_EVERY: Duration = Duration::from_secs(2);
 /// How often the applier looks for stored events when nothing woke it.
 const APPLY_EVERY: Duration = Duration::from_secs(1);
 
@@ -55,6 +57,22 @@ pub fn spawn_account_loops(
     } = shared;
     for account in accounts {
         let client = client_for(account)?;
+        // Queued backfills: each unit read by whichever worker takes it.
+        let pickup = crate::backfill::Pickup::new(
+            store.clone(),
+            client.clone(),
+            account.name.clone(),
+            roles.clone(),
+            alerter.clone(),
+        );
+        tasks.spawn(every(BACKFILL_PICKUP_EVERY, None, shutdown.clone(), move || {
+            let pickup = pickup.clone();
+            async move {
+                if let Err(e) = pickup.round().await {
+                    tracing::warn!(account = %pickup.account, error = %e, "cannot look for queued backfill work; retrying next round");
+                }
+            }
+        }));
         let catchup = Arc::new(Catchup {
             store: store.clone(),
             client: client.clone(),

@@ -632,13 +632,15 @@ fn scale(rt: &tokio::runtime::Runtime, workers: usize, customers: usize) -> (Str
         ],
     );
     let status = |paysync: &Paysync| paysync.status();
+    let backfill = paysync
+        .command(&["backfill", "--all"])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("paysync backfill");
     assert!(
-        paysync
-            .command(&["backfill", "--all"])
-            .status()
-            .expect("paysync backfill")
-            .success(),
-        "backfill failed"
+        backfill.status.success(),
+        "backfill failed: {}",
+        String::from_utf8_lossy(&backfill.stderr)
     );
     let before = emu.emulator.requests().total();
     let started = Instant::now();

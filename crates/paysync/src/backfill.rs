@@ -30,6 +30,11 @@ pub struct Args {
     /// All history (the default).
     #[arg(long, group = "window")]
     all: bool,
+    /// Leave the reading to the running workers (`serve`, `paysync worker`): the backfill is
+    /// queued in the store, split into units (per resource, and per time slice when the window
+    /// has a start) that the workers share.
+    #[arg(long)]
+    queue: bool,
 }
 
 impl Args {
@@ -49,6 +54,19 @@ impl Args {
 pub async fn run(config: Config, args: Args) -> anyhow::Result<()> {
     let window = args.window(paysync_engine::now_ms())?;
     let store = load::open_store(&config).await?;
+    if args.queue {
+        let now = paysync_engine::now_ms();
+        for account in load::accounts(&config, args.account.as_deref())? {
+            let units = paysync_engine::backfill::queue(store.as_ref(), &account.name, window, now)
+                .await
+                .with_context(|| format!("queueing the backfill of account {}", account.name))?;
+            println!(
+                "{}: backfill queued in {units} units; the workers read it (see `paysync status`)",
+                account.name
+            );
+        }
+        return Ok(());
+    }
     let alerter = Alerter::new(&config.alerts, store.clone())?;
     for account in load::accounts(&config, args.account.as_deref())? {
         let started = Instant::now();

@@ -44,8 +44,6 @@ struct Shared {
     /// Resolves the file's `env:` secrets when a change is checked.
     env: Env,
     logins: auth::throttle::LoginThrottle,
-    /// Accounts whose backfill, started from the management API, is running.
-    backfills: std::sync::Mutex<std::collections::HashSet<String>>,
     running: RwLock<Arc<Running>>,
     /// Notified when the management API changed the managed configuration: `serve` restarts its
     /// sync loops on the new one.
@@ -84,7 +82,6 @@ impl AppState {
                 file,
                 env,
                 logins: auth::throttle::LoginThrottle::default(),
-                backfills: Default::default(),
                 running: RwLock::new(Arc::new(running)),
                 reload: Arc::new(tokio::sync::Notify::new()),
             }),
@@ -109,13 +106,6 @@ impl AppState {
     /// Resolves when the managed configuration changed and the loops should restart.
     pub async fn reload_requested(&self) {
         self.shared.reload.notified().await
-    }
-
-    fn backfills(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
-        self.shared
-            .backfills
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn running(&self) -> Arc<Running> {

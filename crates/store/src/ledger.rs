@@ -81,12 +81,13 @@ pub(crate) fn apply_pending(db: &dyn Db, account: &str, limit: usize, at: UnixMs
         args![account, limit as i64],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    let mut dirty = DirtySet::default();
     for (seq, payload) in &pending {
         // Intake parsed every payload before storing it, so a failure here means the row was not
         // written by paysync; it is marked applied (kept, never retried forever).
         let object_id = match EventEnvelope::parse(payload.as_bytes()).map(|e| e.snapshot()) {
             Ok(Ok(snapshot)) => {
-                apply_snapshot(db, account, &snapshot, at)?;
+                apply_snapshot(db, account, &snapshot, at, &mut dirty)?;
                 Some(snapshot.object_id)
             }
             // Events whose object has no id (e.g. `balance.available`) have no ledger effect.
@@ -101,14 +102,16 @@ pub(crate) fn apply_pending(db: &dyn Db, account: &str, limit: usize, at: UnixMs
             args![seq, at, object_id],
         )?;
     }
+    dirty.mark(db, account, at)?;
     Ok(pending.len())
 }
 
 /// Applies snapshots read from the API with their cursor and applied events.
 pub(crate) fn apply(db: &dyn Db, account: &str, batch: &ApplyBatch) -> Result<ApplyStats> {
     let mut stats = ApplyStats::default();
+    let mut dirty = DirtySet::default();
     for snapshot in &batch.snapshots {
-        if apply_snapshot(db, account, snapshot, batch.at)? {
+        if apply_snapshot(db, account, snapshot, batch.at, &mut dirty)? {
             stats.written += 1;
         } else {
             stats.stale += 1;
@@ -120,19 +123,36 @@ pub(crate) fn apply(db: &dyn Db, account: &str, batch: &ApplyBatch) -> Result<Ap
             args![account, event_id, batch.at],
         )?;
     }
+    dirty.mark(db, account, batch.at)?;
     if let Some(cursor) = &batch.cursor {
         set_cursor(db, account, &cursor.name, &cursor.value, batch.at)?;
     }
     Ok(stats)
 }
 
-/// Writes `snapshot` if it is newer than the stored one; marks its person dirty when written.
-/// Returns whether it was written.
+/// The persons a transaction's ledger writes make dirty, marked together at its end in key
+/// order: concurrent writers (a webhook's events beside backfill pages, on PostgreSQL) then lock
+/// the dirty rows in one order and cannot deadlock on them.
+#[derive(Default)]
+pub(crate) struct DirtySet(std::collections::BTreeSet<String>);
+
+impl DirtySet {
+    pub(crate) fn mark(self, db: &dyn Db, account: &str, at: UnixMs) -> Result<()> {
+        for person in &self.0 {
+            delivery::mark_dirty(db, account, person, at)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `snapshot` if it is newer than the stored one; adds its person to `dirty` when
+/// written. Returns whether it was written.
 pub(crate) fn apply_snapshot(
     db: &dyn Db,
     account: &str,
     snapshot: &Snapshot,
     at: UnixMs,
+    dirty: &mut DirtySet,
 ) -> Result<bool> {
     let parent_id = match &snapshot.attribution {
         Attribution::Charge(charge) => Some(charge.as_str()),
@@ -184,16 +204,10 @@ pub(crate) fn apply_snapshot(
     if !written {
         return Ok(false);
     }
-    let mut dirty = customer_ref.iter().collect::<Vec<_>>();
+    dirty.0.extend(customer_ref.iter().cloned());
     // An object that moved to another person (a guest charge later tied to a customer) leaves the
     // previous one to be reconciled too.
-    let previous_ref = previous_ref.flatten();
-    if let Some(previous) = previous_ref
-        .as_ref()
-        .filter(|p| Some(*p) != customer_ref.as_ref())
-    {
-        dirty.push(previous);
-    }
+    dirty.0.extend(previous_ref.flatten());
     if let Some(person) = &customer_ref
         && snapshot.kind == paysync_core::ObjectKind::Charge
     {
@@ -208,9 +222,6 @@ pub(crate) fn apply_snapshot(
             ),
             args![account, snapshot.object_id, person],
         )?;
-    }
-    for person in dirty {
-        delivery::mark_dirty(db, account, person, at)?;
     }
     Ok(true)
 }
@@ -502,9 +513,11 @@ pub(crate) fn learn_remote_state(db: &dyn Db, learnt: &RemoteState) -> Result<()
     if let Some(contact) = &learnt.contact {
         delivery::set_acknowledged(db, &learnt.sync, &learnt.person, contact, learnt.at)?;
     }
+    let mut dirty = DirtySet::default();
     for snapshot in &learnt.snapshots {
-        apply_snapshot(db, &learnt.account, snapshot, learnt.at)?;
+        apply_snapshot(db, &learnt.account, snapshot, learnt.at, &mut dirty)?;
     }
+    dirty.mark(db, &learnt.account, learnt.at)?;
     if learnt.reconcile {
         delivery::mark_dirty(
             db,

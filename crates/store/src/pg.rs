@@ -2,13 +2,16 @@
 //! processes on any number of machines.
 //!
 //! The SQL is the store's own (see [`crate::sql`]); this module runs it. Every write is one
-//! transaction, SERIALIZABLE, re-run from the start when PostgreSQL reports a serialization
-//! failure or a deadlock (writes are re-runnable, as on SQLite): the read-then-write rules of the
-//! outbox and the dirty set then hold across processes exactly as they do under SQLite's single
-//! writer. Claiming outbox rows is the exception: it runs READ COMMITTED with
-//! `FOR UPDATE SKIP LOCKED`, so workers take different rows without waiting for each other.
-//! Relaxed writes (work redone when lost) commit with `synchronous_commit = off`, the
-//! counterpart of SQLite's `synchronous = NORMAL`. Connections are pooled; each statement is
+//! transaction, re-run from the start when PostgreSQL reports a serialization failure or a
+//! deadlock (writes are re-runnable, as on SQLite). Durable writes run SERIALIZABLE: the
+//! read-then-write rules of the outbox and the dirty set then hold across processes exactly as
+//! they do under SQLite's single writer. Two kinds run READ COMMITTED instead: claims (and shared
+//! rates), with `FOR UPDATE SKIP LOCKED`, so workers take different rows without waiting for
+//! each other; and relaxed writes, the ledger's (events and backfill pages carried in), whose
+//! upserts keep the newest version whatever the order, so that backfill units and the applier
+//! running at once queue on row locks instead of failing each other. Relaxed writes (work redone
+//! when lost) also commit with `synchronous_commit = off`, the counterpart of SQLite's
+//! `synchronous = NORMAL`. Connections are pooled; each statement is
 //! prepared once per connection.
 
 use std::cell::{Cell, RefCell};
@@ -28,6 +31,8 @@ use crate::{Result, SecretKey, StoreError};
 #[derive(Debug)]
 pub struct PgStore {
     pool: std::sync::Arc<Pool>,
+    /// One permit per connection in use (see [`MAX_CONNECTIONS`]).
+    connections: std::sync::Arc<tokio::sync::Semaphore>,
     secret_key: Option<SecretKey>,
 }
 
@@ -40,6 +45,7 @@ impl PgStore {
             .await?;
         Ok(PgStore {
             pool,
+            connections: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
             secret_key: None,
         })
     }
@@ -48,6 +54,15 @@ impl PgStore {
     pub fn with_secret_key(mut self, key: SecretKey) -> Self {
         self.secret_key = Some(key);
         self
+    }
+
+    /// Waits for a connection's turn.
+    async fn connection(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.connections
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)
     }
 }
 
@@ -67,7 +82,12 @@ impl Backend for PgStore {
         F: Fn(&dyn Db) -> Result<T> + Send + 'static,
     {
         let pool = self.pool.clone();
-        blocking(move || pool.write(kind, &work)).await
+        let permit = self.connection().await?;
+        blocking(move || {
+            let _permit = permit;
+            pool.write(kind, &work)
+        })
+        .await
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T>
@@ -76,7 +96,12 @@ impl Backend for PgStore {
         F: FnOnce(&dyn Db) -> Result<T> + Send + 'static,
     {
         let pool = self.pool.clone();
-        blocking(move || pool.read(work)).await
+        let permit = self.connection().await?;
+        blocking(move || {
+            let _permit = permit;
+            pool.read(work)
+        })
+        .await
     }
 
     fn secret_key(&self) -> Option<&SecretKey> {
@@ -101,6 +126,9 @@ impl Backend for PgStore {
 
 /// Idle connections kept for reuse.
 const MAX_IDLE: usize = 8;
+/// Connections one process opens at most: more callers wait for one (PostgreSQL refuses
+/// clients beyond its `max_connections`, 100 by default, shared by every process).
+const MAX_CONNECTIONS: usize = 16;
 /// How often a write is re-run after serialization failures before the error is returned.
 const MAX_RERUNS: u32 = 20;
 
@@ -195,10 +223,12 @@ impl Pool {
                 Err(Failure::Rerun(e)) if reruns < MAX_RERUNS => {
                     reruns += 1;
                     tracing::debug!(reruns, error = %e, "write lost a race; running it again");
-                    // Spread the re-runs of writers that collided.
-                    std::thread::sleep(std::time::Duration::from_millis(
-                        u64::from(reruns) * rand::random_range(1..=5),
-                    ));
+                    // Spread the re-runs of writers that collided, longer each time (full jitter,
+                    // up to 200 ms).
+                    let ceiling = (2_u64 << reruns.min(7)).min(200);
+                    std::thread::sleep(std::time::Duration::from_millis(rand::random_range(
+                        1..=ceiling,
+                    )));
                 }
                 Err(Failure::Rerun(e)) => break Err(e),
                 Err(Failure::Store(e)) => break Err(e),
@@ -282,8 +312,8 @@ fn run_in_transaction<T>(
     };
     let Conn { client, statements } = conn;
     let isolation = match kind {
-        WriteKind::Claim => postgres::IsolationLevel::ReadCommitted,
-        WriteKind::Durable | WriteKind::Relaxed => postgres::IsolationLevel::Serializable,
+        WriteKind::Claim | WriteKind::Relaxed => postgres::IsolationLevel::ReadCommitted,
+        WriteKind::Durable => postgres::IsolationLevel::Serializable,
     };
     let mut tx = client
         .build_transaction()

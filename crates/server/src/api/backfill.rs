@@ -1,15 +1,14 @@
 //! `POST /api/v1/accounts/{account}/backfill`: reads a Stripe account's history — the last N
-//! days, since a date, or all of it — in the background of `serve`. Its progress is in the
-//! overview (per resource, resumable: starting again after a stop carries on where it was);
-//! its end is in the sync log (`backfill.finished`).
-
-use std::sync::Arc;
+//! days, since a date, or all of it. The backfill is queued in the store, split into units (per
+//! resource, and per time slice when the window has a start), which the workers (`serve`, or
+//! `paysync worker` processes) read in the background, each unit by one of them, resumably.
+//! Its progress is in the overview; its end is in the sync log (`backfill.finished`).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
-use paysync_engine::backfill::{Backfill, Window};
+use paysync_engine::backfill::{self, Window};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -38,67 +37,42 @@ impl BackfillRequest {
     }
 }
 
-/// Takes the account's place in the set of running backfills; gives it back when dropped.
-struct Running {
-    state: AppState,
-    account: String,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.state.backfills().remove(&self.account);
-    }
-}
-
 pub(super) async fn start(
     State(state): State<AppState>,
     Path(account): Path<String>,
     parsed: Result<Json<BackfillRequest>, JsonRejection>,
 ) -> Result<Response, Response> {
     let request = body(parsed)?;
+    let now = paysync_engine::now_ms();
     let window = request
-        .window(paysync_engine::now_ms())
+        .window(now)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "bad_request", &e))?;
     let running = state.running();
-    let Some(config) = running.config.account(&account) else {
+    if running.config.account(&account).is_none() {
         return Err(not_found("no such Stripe account"));
-    };
-    let client = paysync_engine::runner::client_for(config).map_err(|e| {
+    }
+    let store = running.store.as_ref();
+    let unavailable = |e: backfill::BackfillError| {
+        tracing::warn!(%account, error = %e, "cannot queue a backfill");
         error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid",
-            &format!("the account's Stripe client cannot be built: {e}"),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store cannot take the backfill now; try again",
         )
-    })?;
-    if !state.backfills().insert(account.clone()) {
+    };
+    if backfill::queued(store, &account)
+        .await
+        .map_err(unavailable)?
+    {
         return Err(conflict("a backfill of this account is running"));
     }
-    let guard = Running {
-        state: state.clone(),
-        account: account.clone(),
-    };
-    let backfill = Backfill {
-        store: running.store.clone(),
-        client,
-        account: account.clone(),
-        window,
-    };
-    tracing::info!(%account, ?window, "backfill started from the management API");
-    tokio::spawn(async move {
-        let _guard = guard;
-        match backfill.run(Arc::new(|_| {})).await {
-            Ok(report) => {
-                let total: u64 = report.resources.iter().map(|(_, p)| p.stored).sum();
-                tracing::info!(account = %backfill.account, total, "backfill finished");
-            }
-            Err(e) => {
-                tracing::warn!(account = %backfill.account, error = %e, "backfill stopped; starting it again resumes it")
-            }
-        }
-    });
+    let units = backfill::queue(store, &account, window, now)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(%account, ?window, units, "backfill queued from the management API");
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"account": account, "window": window})),
+        Json(json!({"account": account, "window": window, "units": units})),
     )
         .into_response())
 }
