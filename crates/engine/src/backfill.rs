@@ -169,19 +169,29 @@ impl Backfill {
             return Err(e);
         }
         report.resources.sort_by(|a, b| a.0.cmp(&b.0));
-        let stored: u64 = report.resources.iter().map(|(_, p)| p.stored).sum();
-        self.store
-            .log(LogEntry {
-                at: now_ms(),
-                account: Some(self.account.clone()),
-                kind: "backfill.finished".into(),
-                level: Level::Info,
-                message: format!("backfill finished: {stored} objects read"),
-                detail: serde_json::to_value(&report).ok(),
-            })
-            .await?;
+        log_finished(self.store.as_ref(), &self.account, &report).await?;
         Ok(report)
     }
+}
+
+/// Records a backfill's end in the sync log (`backfill.finished`); returns the objects read.
+async fn log_finished(
+    store: &dyn Store,
+    account: &str,
+    report: &BackfillReport,
+) -> Result<u64, BackfillError> {
+    let stored: u64 = report.resources.iter().map(|(_, p)| p.stored).sum();
+    store
+        .log(LogEntry {
+            at: now_ms(),
+            account: Some(account.to_owned()),
+            kind: "backfill.finished".into(),
+            level: Level::Info,
+            message: format!("backfill finished: {stored} objects read"),
+            detail: serde_json::to_value(report).ok(),
+        })
+        .await?;
+    Ok(stored)
 }
 
 struct ResourceJob {
@@ -652,17 +662,7 @@ impl Pickup {
             return Ok(());
         }
         self.roles.release(&role);
-        let stored: u64 = report.resources.iter().map(|(_, p)| p.stored).sum();
-        self.store
-            .log(LogEntry {
-                at: now_ms(),
-                account: Some(self.account.clone()),
-                kind: "backfill.finished".into(),
-                level: Level::Info,
-                message: format!("backfill finished: {stored} objects read"),
-                detail: serde_json::to_value(&report).ok(),
-            })
-            .await?;
+        let stored = log_finished(self.store.as_ref(), &self.account, &report).await?;
         self.alerter
             .raise(crate::alerts::Alert {
                 kind: crate::alerts::AlertKind::BackfillFinished,

@@ -10,11 +10,12 @@
 //!   destinations) seeded in the Stripe emulator,
 //!   `paysync backfill`, then `paysync serve` until every contact is delivered, per destination:
 //!   wall time, API calls, the lower bound the vendor's limits allow, peak RSS of paysync.
-//! - `scale`: the same backfill of N customers (default 5,000; `BENCH_SCALE_CUSTOMERS`) into a
-//!   latency-bound Mailchimp emulator (50 ms added to every call) from 1, 2 and 4 `paysync
-//!   worker` processes sharing a PostgreSQL database (a scratch schema at
-//!   `PAYSYNC_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test): time from
-//!   the workers' start until every contact is delivered.
+//! - `scale`: a backfill of N customers (default 20,000; `BENCH_SCALE_CUSTOMERS`), reconciled by
+//!   one worker while the destination is paused, then delivered into a latency-bound Mailchimp
+//!   emulator (50 ms added to every call) by 1, 2 and 4 `paysync worker` processes sharing a
+//!   PostgreSQL database (a scratch schema at `PAYSYNC_TEST_DATABASE_URL`, default
+//!   postgres://postgres@127.0.0.1:5432/test): time from the workers' start until every
+//!   contact is delivered.
 //!
 //!   cargo bench -p paysync --bench delivery [-- latency|economy|backfill|scale]
 
@@ -427,18 +428,309 @@ struct Target {
     rate: f64,
 }
 
+/// The Stripe emulator with `customers` seeded, without a rate limit.
+fn seeded_stripe(
+    rt: &tokio::runtime::Runtime,
+    customers: usize,
+) -> EmulatorHandle<paysync_emulators::stripe::StripeEmulator> {
+    rt.block_on(serve_stripe(StripeEmulatorConfig {
+        seed: Some(SeedSpec {
+            customers,
+            ..SeedSpec::default()
+        }),
+        rate_limit: None,
+        ..StripeEmulatorConfig::default()
+    }))
+    .expect("stripe emulator")
+}
+
 /// Runs one destination's backfill, prints its table row, and answers its calls by endpoint.
 fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> String {
-    let stripe = rt
-        .block_on(serve_stripe(StripeEmulatorConfig {
-            seed: Some(SeedSpec {
-                customers,
-                ..SeedSpec::default()
-            }),
-            rate_limit: None,
-            ..StripeEmulatorConfig::default()
+    let stripe = seeded_stripe(rt, customers);
+    let Target {
+        destination,
+        env,
+        state,
+        calls,
+        minimal,
+        rate,
+    } = match dest {
+        "mailchimp" => {
+            let (emu, list) = mailchimp(rt);
+            let cfg = mc_destination(&emu, &list, 2_000);
+            let emu = std::sync::Arc::new(emu);
+            Target {
+                destination: cfg,
+                env: vec![("MC_KEY".into(), MC_KEY.into())],
+                state: Box::new({
+                    let emu = emu.clone();
+                    move || emu.emulator.state_json()
+                }),
+                calls: Box::new(move || emu.emulator.requests().total()),
+                minimal: |n| n.div_ceil(500),
+                // No request rate: 10 connections; a batch of 500 takes the emulator's batch time.
+                rate: 10.0,
+            }
+        }
+        "activecampaign" => {
+            let emu = rt
+                .block_on(serve_activecampaign(ActiveCampaignConfig::default()))
+                .expect("activecampaign emulator");
+            let cfg = format!(
+                "[[destinations]]\nname = \"ac\"\nkind = \"activecampaign\"\napi_url = \"{}\"\napi_token = \"env:AC_TOKEN\"\n\n\
+                 [[syncs]]\nname = \"to-ac\"\ndestination = \"ac\"\nevent_tags = {{}}\n",
+                emu.url()
+            );
+            let emu = std::sync::Arc::new(emu);
+            Target {
+                destination: cfg,
+                env: vec![("AC_TOKEN".into(), "bench-token".into())],
+                state: Box::new({
+                    let emu = emu.clone();
+                    move || emu.emulator.state_json()
+                }),
+                calls: Box::new(move || emu.emulator.requests().total()),
+                minimal: |n| n.div_ceil(250),
+                rate: 5.0,
+            }
+        }
+        _ => {
+            let emu = rt
+                .block_on(serve_constant_contact(ConstantContactConfig::default()))
+                .expect("constant contact emulator");
+            let token = emu
+                .emulator
+                .issue_token()
+                .refresh_token
+                .expect("refresh token");
+            let cfg = format!(
+                "[[destinations]]\nname = \"cc\"\nkind = \"constant_contact\"\napi_base = \"{0}/v3\"\n\
+                 authorize_url = \"{0}/oauth2/default/v1/authorize\"\ntoken_url = \"{0}/oauth2/default/v1/token\"\n\
+                 client_id = \"paysync-cc-client\"\nclient_secret = \"env:CC_SECRET\"\nredirect_uri = \"http://127.0.0.1/cb\"\n\
+                 refresh_token = \"env:CC_REFRESH\"\ndefault_list = \"Stripe customers\"\n\n\
+                 [[syncs]]\nname = \"to-cc\"\ndestination = \"cc\"\nconsent = \"subscribed\"\npayment_activity_lists = true\n",
+                emu.url()
+            );
+            let emu = std::sync::Arc::new(emu);
+            Target {
+                destination: cfg,
+                env: vec![
+                    ("CC_SECRET".into(), "paysync-cc-secret".into()),
+                    ("CC_REFRESH".into(), token),
+                ],
+                state: Box::new({
+                    let emu = emu.clone();
+                    move || emu.emulator.state_json(false)
+                }),
+                calls: Box::new(move || emu.emulator.requests().total()),
+                minimal: |n| n.div_ceil(40_000),
+                rate: 4.0,
+            }
+        }
+    };
+    let paysync = Paysync::new(&stripe.url(), &destination, env);
+    let started = Instant::now();
+    let mut backfill = paysync
+        .command(&["backfill", "--all"])
+        .spawn()
+        .expect("paysync backfill");
+    let backfill_rss = wait_sampling(&mut backfill);
+    let backfill_secs = started.elapsed().as_secs_f64();
+    let start_state = state();
+    let before = total_calls(&start_state);
+    let delivering = Instant::now();
+    let mut server = paysync.serve();
+    let mut serve_rss = 0.0_f64;
+    let mut last_check = Instant::now();
+    // Delivery ends with the destination's last request (status is read only every 10 s).
+    let (mut seen, mut last_request) = (calls(), delivering);
+    loop {
+        serve_rss = serve_rss.max(peak_rss_mb(server.id()));
+        let now_calls = calls();
+        if now_calls != seen {
+            (seen, last_request) = (now_calls, Instant::now());
+        }
+        // `status` reads the whole ledger: not too often, or it slows the run it measures.
+        if last_check.elapsed() > Duration::from_secs(10) {
+            last_check = Instant::now();
+            if paysync.settled() {
+                break;
+            }
+        }
+        if delivering.elapsed() > Duration::from_secs(3_600) {
+            println!("| {dest} | timed out after an hour |");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deliver_secs = last_request.duration_since(delivering).as_secs_f64();
+    let _ = server.kill();
+    let _ = server.wait();
+    let end = state();
+    let calls = total_calls(&end) - before;
+    let status = paysync.status();
+    let contacts = status["syncs"][0]["contacts"].as_u64().unwrap_or(0);
+    let min_calls = minimal(contacts);
+    println!(
+        "| {dest} | {contacts} | {backfill_secs:.1} | {deliver_secs:.1} | {:.1} | {calls} | {min_calls} | {backfill_rss:.0} | {serve_rss:.0} |",
+        min_calls as f64 / rate,
+    );
+    let dead = status["destinations"][0]["dead"].as_i64().unwrap_or(-1);
+    assert_eq!(dead, 0, "dead letters in the {dest} backfill");
+    let by_endpoint = |s: &Value| -> HashMap<String, u64> {
+        s["requests"]["by_endpoint"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let first = by_endpoint(&start_state);
+    let mut spent: Vec<(String, u64)> = by_endpoint(&end)
+        .into_iter()
+        .map(|(k, v)| {
+            let n = v - first.get(&k).copied().unwrap_or(0);
+            (k, n)
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    spent.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let parts: Vec<String> = spent.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    format!("{dest}: {}", parts.join(", "))
+}
+
+/// One `scale` run: backfill `customers` into the ledger; let one worker reconcile them all with
+/// the destination paused (the shared pause, `pause:mc`), so that the outbox holds every contact;
+/// then lift the pause and time `workers` workers delivering them to a Mailchimp emulator that
+/// takes 50 ms per call (plus its batch time). Reconciliation is one role, in one process at a
+/// time: it is timed apart. Returns the table's row (`{speedup}` left to fill) and contacts per
+/// second delivered.
+fn scale(rt: &tokio::runtime::Runtime, workers: usize, customers: usize) -> (String, f64) {
+    let stripe = seeded_stripe(rt, customers);
+    let emu = rt
+        .block_on(serve_mailchimp(MailchimpConfig {
+            // Each worker keeps to Mailchimp's 10 connections on its own (not shared).
+            max_concurrent: None,
+            faults: paysync_emulators::FaultConfig {
+                latency_ms: 50,
+                ..paysync_emulators::FaultConfig::default()
+            },
+            ..MailchimpConfig::default()
         }))
-        .expect("stripe emulator");
+        .expect("mailchimp emulator");
+    let list = emu.emulator.create_list("Bench");
+    let base = std::env::var("PAYSYNC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = paysync_store::scratch::ScratchSchema::create(&base, "paysync_bench")
+        .expect("a scratch schema in PostgreSQL");
+    let paysync = Paysync::new(
+        &stripe.url(),
+        &mc_destination(&emu, &list, 2_000),
+        vec![
+            ("MC_KEY".into(), MC_KEY.into()),
+            ("PAYSYNC_STORE__URL".into(), schema.url()),
+        ],
+    );
+    let backfill = paysync
+        .command(&["backfill", "--all"])
+        .stderr(Stdio::piped())
+        .output()
+        .expect("paysync backfill");
+    assert!(
+        backfill.status.success(),
+        "backfill failed: {}",
+        String::from_utf8_lossy(&backfill.stderr)
+    );
+    let sql = |statement: &str| {
+        let mut db = postgres::Client::connect(&schema.url(), postgres::NoTls).expect("database");
+        db.batch_execute(statement).expect("pause statement");
+    };
+    sql("INSERT INTO rate_limits (key, tat) VALUES ('pause:mc', 9000000000000)");
+    let reconciling = Instant::now();
+    let mut reconciler = paysync
+        .command(&["worker"])
+        .spawn()
+        .expect("paysync worker");
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let s = paysync.status();
+        if s["accounts"][0]["dirty_customers"] == 0
+            && s["destinations"][0]["pending"].as_i64().unwrap_or(0) > 0
+        {
+            break;
+        }
+        assert!(
+            reconciling.elapsed() < Duration::from_secs(1_800),
+            "not reconciled"
+        );
+    }
+    let reconciled = reconciling.elapsed().as_secs_f64();
+    let _ = reconciler.kill();
+    let _ = reconciler.wait();
+    sql("DELETE FROM rate_limits WHERE key = 'pause:mc'");
+
+    let before = emu.emulator.requests().total();
+    let started = Instant::now();
+    let mut running: Vec<Child> = (0..workers)
+        .map(|_| {
+            paysync
+                .command(&["worker"])
+                .spawn()
+                .expect("paysync worker")
+        })
+        .collect();
+    let (mut seen, mut last_request) = (before, started);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let calls = emu.emulator.requests().total();
+        if calls != seen {
+            (seen, last_request) = (calls, Instant::now());
+        }
+        if paysync.settled() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1_800),
+            "{workers} workers: not delivered after 30 minutes"
+        );
+    }
+    let delivered = last_request.duration_since(started).as_secs_f64();
+    for mut w in running.drain(..) {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    let s = paysync.status();
+    let contacts = s["syncs"][0]["contacts"].as_u64().unwrap_or(0);
+    assert_eq!(s["destinations"][0]["dead"], 0, "dead letters");
+    let rate = contacts as f64 / delivered;
+    let row = format!(
+        "| {workers} | {contacts} | {reconciled:.1} | {delivered:.1} | {rate:.0} | {{speedup}} | {} |",
+        emu.emulator.requests().total() - before
+    );
+    (row, rate)
+}
+
+/// The Stripe emulator with `customers` seeded, without a rate limit.
+fn seeded_stripe(
+    rt: &tokio::runtime::Runtime,
+    customers: usize,
+) -> EmulatorHandle<paysync_emulators::stripe::StripeEmulator> {
+    rt.block_on(serve_stripe(StripeEmulatorConfig {
+        seed: Some(SeedSpec {
+            customers,
+            ..SeedSpec::default()
+        }),
+        rate_limit: None,
+        ..StripeEmulatorConfig::default()
+    }))
+    .expect("stripe emulator")
+}
+
+/// Runs one destination's backfill, prints its table row, and answers its calls by endpoint.
+fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> String {
+    let stripe = seeded_stripe(rt, customers);
     let Target {
         destination,
         env,
@@ -597,16 +889,7 @@ fn backfill(rt: &tokio::runtime::Runtime, dest: &str, customers: usize) -> Strin
 /// deliver them to a Mailchimp emulator that takes 50 ms per call. Returns the table's row
 /// (`{speedup}` left to fill) and contacts per second.
 fn scale(rt: &tokio::runtime::Runtime, workers: usize, customers: usize) -> (String, f64) {
-    let stripe = rt
-        .block_on(serve_stripe(StripeEmulatorConfig {
-            seed: Some(SeedSpec {
-                customers,
-                ..SeedSpec::default()
-            }),
-            rate_limit: None,
-            ..StripeEmulatorConfig::default()
-        }))
-        .expect("stripe emulator");
+    let stripe = seeded_stripe(rt, customers);
     let emu = rt
         .block_on(serve_mailchimp(MailchimpConfig {
             // Each worker keeps to Mailchimp's 10 connections on its own (not yet shared).
