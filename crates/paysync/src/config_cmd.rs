@@ -34,6 +34,8 @@ listen = "127.0.0.1:8080"
 
 [store]
 path = "paysync.db"
+# url = "env:PAYSYNC_DATABASE_URL"      # PostgreSQL instead of the file, shared by several
+#                                        # `serve --receive-only` and `worker` processes (README)
 # log_retention_days = 30
 # secret_key = "env:PAYSYNC_MASTER_KEY"  # 64 hex chars (openssl rand -hex 32); encrypts the
 #                                        # OAuth tokens paysync keeps. Required with Constant Contact.

@@ -191,10 +191,19 @@ impl Pool {
         let pooled = self.idle.lock().map_err(|_| StoreError::Closed)?.pop();
         match pooled {
             Some(conn) if !conn.client.is_closed() => Ok(conn),
-            _ => Ok(Conn {
-                client: self.config.connect(NoTls)?,
-                statements: HashMap::new(),
-            }),
+            _ => {
+                let mut client = self.config.connect(NoTls)?;
+                // Statements are prepared once per connection, and PostgreSQL would soon plan
+                // them once for all parameters: a plan made while a table was nearly empty (a new
+                // database, a backfill starting) would then scan it whole for every lookup long
+                // after it has grown. Planning each execution with its values, and the tables'
+                // sizes then, keeps index lookups index lookups.
+                client.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+                Ok(Conn {
+                    client,
+                    statements: HashMap::new(),
+                })
+            }
         }
     }
 
