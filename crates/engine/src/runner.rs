@@ -255,6 +255,17 @@ const PREPARE_RETRY: Duration = Duration::from_secs(30);
 const SWEEP_EVERY_MS: i64 = 24 * 3_600_000;
 const SWEEP_CURSOR: &str = "reconcile.sweep";
 
+/// What every generation of sync loops shares with the process.
+pub struct SyncShared<'a> {
+    /// Where each destination keeps its OAuth tokens.
+    pub token_store:
+        &'a dyn Fn(&str) -> Arc<dyn paysync_destinations::constant_contact::TokenStore>,
+    pub alerter: &'a crate::alerts::Alerter,
+    /// Per account: notified by the applier when the ledger changed.
+    pub reconcile_wakeups: &'a Wakeups,
+    pub roles: &'a Arc<Roles>,
+}
+
 /// The reconcile-and-deliver side of `serve`: one delivery worker per destination, one
 /// reconciler per Stripe account that has syncs. Empty in a process that runs no loops.
 #[derive(Default)]
@@ -273,13 +284,16 @@ pub async fn spawn_sync_loops(
     tasks: &mut JoinSet<()>,
     store: Arc<dyn Store>,
     config: &paysync_core::config::Config,
-    token_store: &dyn Fn(&str) -> Arc<dyn paysync_destinations::constant_contact::TokenStore>,
-    alerter: &crate::alerts::Alerter,
-    reconcile_wakeups: &Wakeups,
-    roles: &Arc<Roles>,
+    shared: SyncShared<'_>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<SyncLoops, paysync_destinations::DestinationError> {
     use crate::deliver::{Deliverer, RetryPolicy};
+    let SyncShared {
+        token_store,
+        alerter,
+        reconcile_wakeups,
+        roles,
+    } = shared;
     // One `serve` per SQLite database: leases left behind belong to a process that died, and
     // its rows must not wait for the leases to run out.
     match store.release_leases().await {

@@ -219,10 +219,12 @@ impl Generation<'_> {
             &mut loops,
             self.store.clone(),
             config,
-            &load::token_store(&self.store),
-            self.alerter,
-            self.reconcile_wakeups,
-            self.roles,
+            paysync_engine::runner::SyncShared {
+                token_store: &load::token_store(&self.store),
+                alerter: self.alerter,
+                reconcile_wakeups: self.reconcile_wakeups,
+                roles: self.roles,
+            },
             stopped,
         )
         .await?;
