@@ -14,10 +14,13 @@ CREATE TABLE roles (
 -- A worker's heartbeat finds the rows it leased by their lease.
 CREATE INDEX outbox_leased ON outbox (destination, lease_until) WHERE lease_until IS NOT NULL;
 
--- Request rates shared by the processes calling one vendor account (GCRA): `tat` is the
--- theoretical arrival time (unix ms) of the next request. A key `pause:<destination>` holds the
--- destination's calls back until `tat` (a daily quota used up, credentials refused).
+-- Limits shared by the processes calling one vendor account. `rate:<destination>`: its request
+-- rate (GCRA), `tat` the theoretical arrival time (unix ms) of the next request.
+-- `pause:<destination>`: its calls held back until `tat` (a daily quota used up, credentials
+-- refused). `slot:<destination>:<i>`: one of its simultaneous connections, held by `holder` (a
+-- random token of the request) until `tat`.
 CREATE TABLE rate_limits (
-    key TEXT    NOT NULL PRIMARY KEY,
-    tat BIGINT  NOT NULL
+    key    TEXT    NOT NULL PRIMARY KEY,
+    tat    BIGINT  NOT NULL,
+    holder TEXT
 );

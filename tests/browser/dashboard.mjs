@@ -47,8 +47,12 @@ const screenshot = (name) => page.screenshot({
 // Opens a page of the dashboard until `ready` holds (data comes from the API as it changes).
 async function until(hash, ready, what, seconds = 120) {
   const deadline = Date.now() + seconds * 1000;
+  const target = `${base}/${hash}`;
   for (;;) {
-    await page.goto(`${base}/${hash}`);
+    // Going to the URL the page is already at changes nothing (the same document, the same
+    // hash): load it again so that its data is read again.
+    if (page.url() === target) await page.reload();
+    else await page.goto(target);
     await page.waitForLoadState("networkidle");
     if (await ready()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -89,19 +89,39 @@ pub struct HttpSettings {
     pub retry: RetryPolicy,
     /// The name calls are counted under in `/metrics` (the destination's); empty: the vendor's.
     pub metrics_label: String,
-    /// The request rate shared with other processes calling the same account, asked after
-    /// this client's own `requests_per_second`.
+    /// The limits shared with other processes calling the same account, asked after this
+    /// client's own `requests_per_second` and `max_concurrency`.
     pub shared: Option<Arc<dyn SharedLimit>>,
 }
 
-/// A request rate shared by every process calling one vendor account (paysync workers on one
-/// PostgreSQL database): each process's own limiter alone would let N processes send N times
-/// the vendor's rate.
+/// Limits shared by every process calling one vendor account (paysync workers on one PostgreSQL
+/// database): each process's own limiter and semaphore alone would let N processes send N times
+/// the vendor's rate, and open N times its connections.
 #[async_trait]
 pub trait SharedLimit: Send + Sync + std::fmt::Debug {
-    /// Waits until one more request is within the shared rate (never fails: a limit that
-    /// cannot be consulted lets the request go, paced by the client's own limiter).
-    async fn until_ready(&self);
+    /// Waits until one more request is within the shared limits; the permit is held while the
+    /// request runs. Never fails: a limit that cannot be consulted lets the request go, paced by
+    /// the client's own limits.
+    async fn acquire(&self) -> SharedPermit;
+}
+
+/// A request's place within a [`SharedLimit`]; gives it back when dropped.
+#[derive(Default)]
+pub struct SharedPermit(Option<Box<dyn FnOnce() + Send>>);
+
+impl SharedPermit {
+    /// A permit that runs `release` when dropped.
+    pub fn releasing(release: impl FnOnce() + Send + 'static) -> Self {
+        SharedPermit(Some(Box::new(release)))
+    }
+}
+
+impl Drop for SharedPermit {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
 }
 
 /// Supplies the credentials of each attempt.
@@ -370,15 +390,16 @@ impl HttpCore {
             if let Some(limiter) = &inner.limiter {
                 limiter.until_ready().await;
             }
-            if let Some(shared) = &inner.shared {
-                shared.until_ready().await;
-            }
             let (auth_name, auth_value) = inner.auth.header().await?;
             let attempt = {
                 let _slot = match &inner.slots {
                     Some(s) => Some(s.acquire().await.map_err(|_| {
                         DestinationError::transient(inner.vendor, "client shutting down")
                     })?),
+                    None => None,
+                };
+                let _shared = match &inner.shared {
+                    Some(shared) => Some(shared.acquire().await),
                     None => None,
                 };
                 let mut rb = inner

@@ -19,7 +19,8 @@ use crate::reconcile::SyncPlan;
 /// The connector of one destination. Constant Contact keeps its rotating tokens in
 /// `token_store`; a refresh token from the configuration seeds an empty store.
 /// The connector of a destination. `shared`: the store through which this process shares the
-/// destination's request rate with other workers (PostgreSQL), if it does.
+/// destination's request rate and simultaneous connections with other workers (PostgreSQL), if
+/// it does.
 pub async fn connector(
     cfg: &DestinationConfig,
     token_store: Arc<dyn TokenStore>,
@@ -27,12 +28,14 @@ pub async fn connector(
 ) -> Result<Arc<dyn Destination>, DestinationError> {
     build(cfg, token_store, |http| {
         if let Some(store) = &shared
-            && http.requests_per_second > 0
+            && (http.requests_per_second > 0 || http.max_concurrency > 0)
         {
-            http.shared = Some(Arc::new(crate::shared_limits::StoreRateLimit::new(
+            http.shared = Some(Arc::new(crate::shared_limits::StoreLimits::new(
                 store.clone(),
                 &cfg.name,
                 http.requests_per_second,
+                http.max_concurrency,
+                http.timeout,
             )));
         }
     })

@@ -144,12 +144,12 @@ pub async fn run(file: RawConfig, config: Config, env: Env, role: Role) -> anyho
             () = state.reload_requested() => true,
             () = tokio::time::sleep(MANAGED_POLL) => {
                 let now = store.managed_config().await.ok();
-                let changed = now.is_some() && now != managed;
-                managed = now;
-                changed
+                now.is_some() && now != managed
             }
         };
         if reload {
+            // What this generation runs on (changed here or by another process).
+            managed = store.managed_config().await.ok();
             tracing::info!("the configuration changed: restarting the sync loops");
             running.stop().await;
             let effective = effective_config(&file, &config, &store, &env).await;

@@ -390,6 +390,22 @@ impl<B: Backend> Store for B {
         .await
     }
 
+    async fn take_slot(&self, key: &str, holder: &str, now: UnixMs, until: UnixMs) -> Result<bool> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.write(WriteKind::Claim, move |db| {
+            delivery::take_slot(db, &key, &holder, now, until)
+        })
+        .await
+    }
+
+    async fn release_slot(&self, key: &str, holder: &str) -> Result<()> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        self.write(WriteKind::Claim, move |db| {
+            delivery::release_slot(db, &key, &holder)
+        })
+        .await
+    }
+
     async fn hold_rate_until(&self, key: &str, until: UnixMs) -> Result<()> {
         let key = key.to_owned();
         self.write(WriteKind::Claim, move |db| {

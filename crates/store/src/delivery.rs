@@ -664,6 +664,33 @@ pub(crate) fn reserve_rate(
     Ok((tat - interval_ms * burst.max(1) - now).max(0))
 }
 
+/// Takes slot `key` for `holder` until `until`, unless another holder's time has not run out
+/// at `now`; whether it was taken. One slot per transaction: a transaction trying several would
+/// hold the first's lock while it waits for the next, and two such deadlock.
+pub(crate) fn take_slot(
+    db: &dyn Db,
+    key: &str,
+    holder: &str,
+    now: UnixMs,
+    until: UnixMs,
+) -> Result<bool> {
+    Ok(db.execute(
+        "INSERT INTO rate_limits (key, tat, holder) VALUES (?1, ?3, ?4)
+         ON CONFLICT (key) DO UPDATE SET tat = excluded.tat, holder = excluded.holder
+          WHERE rate_limits.tat <= ?2",
+        args![key, now, until, holder],
+    )? == 1)
+}
+
+/// Gives a slot back, if `holder` still holds it.
+pub(crate) fn release_slot(db: &dyn Db, key: &str, holder: &str) -> Result<()> {
+    db.execute(
+        "UPDATE rate_limits SET tat = 0, holder = NULL WHERE key = ?1 AND holder = ?2",
+        args![key, holder],
+    )?;
+    Ok(())
+}
+
 /// Holds rate `key` back until `until` (or later, if it already is).
 pub(crate) fn hold_rate_until(db: &dyn Db, key: &str, until: UnixMs) -> Result<()> {
     db.execute(

@@ -217,6 +217,12 @@ pub trait Store: Send + Sync + 'static {
         burst: i64,
         now: UnixMs,
     ) -> Result<i64>;
+    /// Takes the shared slot `key` (one of a vendor's simultaneous connections) for `holder` (a
+    /// token unique to the taker) until `until`, unless another holder's time has not run out
+    /// at `now`; whether it was taken.
+    async fn take_slot(&self, key: &str, holder: &str, now: UnixMs, until: UnixMs) -> Result<bool>;
+    /// Gives back a slot `holder` took (a no-op once it lapsed and another took it).
+    async fn release_slot(&self, key: &str, holder: &str) -> Result<()>;
     /// Holds the rate `key` back until `until` (a quota used up until its reset).
     async fn hold_rate_until(&self, key: &str, until: UnixMs) -> Result<()>;
     /// Until when the rate `key` is held back, if it is known.

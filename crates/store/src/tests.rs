@@ -810,3 +810,30 @@ async fn futures_waits(store: &dyn Store, n: usize, now: i64) -> Vec<i64> {
     }
     waits
 }
+
+#[test]
+fn a_shared_slot_is_held_by_one_taker_until_given_back_or_lapsed() {
+    on_both(|store| async move {
+        let take = |holder: &'static str, now: i64| {
+            let store = store.clone();
+            async move {
+                store
+                    .take_slot("slot:d:0", holder, now, now + 90)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(take("a", 10).await);
+        assert!(!take("b", 20).await);
+        // Given back by its holder only (another's release changes nothing) …
+        store.release_slot("slot:d:0", "b").await.unwrap();
+        assert!(!take("b", 30).await);
+        store.release_slot("slot:d:0", "a").await.unwrap();
+        assert!(take("b", 40).await);
+        // … and a late release by its earlier holder leaves the new holder's slot alone.
+        store.release_slot("slot:d:0", "a").await.unwrap();
+        assert!(!take("c", 50).await);
+        // A dead holder's slot is free once its time ran out.
+        assert!(take("c", 130).await);
+    });
+}

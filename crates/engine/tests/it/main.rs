@@ -6,5 +6,6 @@ mod backfill_split;
 mod consent_modes;
 mod deletions;
 mod reconcile_deliver;
+mod shared_limits;
 mod token_store;
 mod unsubscribes;

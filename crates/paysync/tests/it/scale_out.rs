@@ -3,7 +3,7 @@
 //! first worker, holding some of the account's roles, is SIGKILLed while contacts are being
 //! delivered; a second wave of activity then needs the roles it held. The survivors take them
 //! over, and the Mailchimp emulator ends exactly as the rules say for both waves, with nothing
-//! lost and no dead letter.
+//! lost, no dead letter, and never more connections at once than Mailchimp allows.
 
 use std::time::Duration;
 
@@ -95,6 +95,13 @@ fn three_workers_and_a_receiver_on_postgres_survive_a_killed_worker() {
         );
     }
     assert_audience_matches(&paysync, &mc, &manifest);
+    // The workers shared Mailchimp's ten simultaneous connections (slots in the database)
+    // rather than opening ten each.
+    assert_eq!(
+        mc.emu.emulator.requests().status_count(429),
+        0,
+        "Mailchimp refused connections beyond its limit"
+    );
     // Every frequent role of the dead worker (catch-up is hourly here) passed to a survivor.
     let survivors = roles_in(&(paysync.log("worker1") + &paysync.log("worker2")));
     for role in &held {
