@@ -66,7 +66,12 @@ pub async fn run(config: Config, args: Args) -> anyhow::Result<std::process::Exi
     let rows = store.erase_person(&person).await?;
     receipts.push(Receipt {
         system: "paysync".into(),
-        name: config.store.path.clone(),
+        // The database's URL is not printed: it may hold a password.
+        name: if config.database_url.is_some() {
+            "PostgreSQL (store.url)".into()
+        } else {
+            config.store.path.clone()
+        },
         outcome: "erased",
         detail: store_detail(&rows),
     });
