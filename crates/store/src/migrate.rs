@@ -2,6 +2,7 @@
 
 use rusqlite::Connection;
 
+use crate::sql::{Db, args};
 use crate::{Result, StoreError};
 
 /// (version, name, SQL). Append only: a released migration is never edited. Each has a
@@ -131,51 +132,47 @@ pub(crate) fn migrate_sqlite(conn: &mut Connection, now: i64) -> Result<()> {
     // IMMEDIATE takes the write lock up front (waiting through busy_timeout), so two processes
     // starting on a new database cannot both apply a migration; the version is re-read under it.
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    tx.execute_batch(
+    apply_pending(
+        &*tx,
+        SQLITE_MIGRATIONS,
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+        now,
     )?;
-    let current = current_version(&tx)?;
-    if current > known {
-        return Err(StoreError::SchemaTooNew {
-            found: current,
-            known,
-        });
-    }
-    for &(version, name, sql) in SQLITE_MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let failed = |e: rusqlite::Error| StoreError::Migration {
-            version,
-            message: e.to_string(),
-        };
-        tx.execute_batch(sql).map_err(failed)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-            (version, name, now),
-        )
-        .map_err(failed)?;
-        tracing::info!(version, name, "applying database migration");
-    }
     tx.commit()?;
     Ok(())
 }
 
-/// Applies pending PostgreSQL migrations in one transaction. Processes starting together wait
-/// for each other on a transaction-scoped advisory lock, then re-read the version under it.
-pub(crate) fn migrate_postgres(client: &mut postgres::Client, now: i64) -> Result<()> {
-    let known = POSTGRES_MIGRATIONS.last().map_or(0, |m| m.0);
-    let mut tx = client.transaction()?;
+/// Applies pending PostgreSQL migrations in the caller's transaction (READ COMMITTED).
+/// Processes starting together wait for each other on a transaction-scoped advisory lock, then
+/// read the version the one before them left.
+pub(crate) fn migrate_postgres(db: &dyn Db, now: i64) -> Result<()> {
     // Any constant shared by every paysync process: "paysync" in ASCII.
-    tx.execute("SELECT pg_advisory_xact_lock(31632371647868515)", &[])?;
-    tx.batch_execute(
+    db.execute_batch("SELECT pg_advisory_xact_lock(31632371647868515)")?;
+    apply_pending(
+        db,
+        POSTGRES_MIGRATIONS,
         "CREATE TABLE IF NOT EXISTS schema_migrations (
             version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        now,
+    )
+}
+
+/// Applies the migrations of `list` newer than the recorded version, each recorded in
+/// `schema_migrations` (made by `create_table`), in the caller's transaction; refuses a
+/// database from a newer paysync.
+fn apply_pending(
+    db: &dyn Db,
+    list: &[(u32, &str, &str)],
+    create_table: &str,
+    now: i64,
+) -> Result<()> {
+    let known = list.last().map_or(0, |m| m.0);
+    db.execute_batch(create_table)?;
+    let current: i64 = db.value(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        args![],
     )?;
-    let current: i64 = tx
-        .query_one(
-            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-            &[],
-        )?
-        .get(0);
     let current = u32::try_from(current).unwrap_or(u32::MAX);
     if current > known {
         return Err(StoreError::SchemaTooNew {
@@ -183,20 +180,19 @@ pub(crate) fn migrate_postgres(client: &mut postgres::Client, now: i64) -> Resul
             known,
         });
     }
-    for &(version, name, sql) in POSTGRES_MIGRATIONS.iter().filter(|m| m.0 > current) {
-        let failed = |e: postgres::Error| StoreError::Migration {
+    for &(version, name, sql) in list.iter().filter(|m| m.0 > current) {
+        let failed = |e: StoreError| StoreError::Migration {
             version,
             message: e.to_string(),
         };
-        tx.batch_execute(sql).map_err(failed)?;
-        tx.execute(
-            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
-            &[&i64::from(version), &name, &now],
+        db.execute_batch(sql).map_err(failed)?;
+        db.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            args![i64::from(version), name, now],
         )
         .map_err(failed)?;
         tracing::info!(version, name, "applying database migration");
     }
-    tx.commit()?;
     Ok(())
 }
 

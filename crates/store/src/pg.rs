@@ -41,8 +41,14 @@ impl PgStore {
     pub async fn open(url: &str, now: paysync_core::UnixMs) -> Result<Self> {
         let pool = std::sync::Arc::new(Pool::new(url)?);
         let migrating = pool.clone();
-        blocking(move || migrating.with_client(|c| crate::migrate::migrate_postgres(c, now)))
-            .await?;
+        // READ COMMITTED (`Claim`): once a process has the migrations' lock, it reads the
+        // version another process may just have committed.
+        blocking(move || {
+            migrating.write(WriteKind::Claim, &|db| {
+                crate::migrate::migrate_postgres(db, now)
+            })
+        })
+        .await?;
         Ok(PgStore {
             pool,
             connections: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS)),
@@ -279,14 +285,6 @@ impl Pool {
         self.give_back(conn);
         result
     }
-
-    /// Runs `work` with the connection itself (migrations, which manage their transaction).
-    pub(crate) fn with_client<T>(&self, work: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
-        let mut conn = self.take()?;
-        let result = work(&mut conn.client);
-        self.give_back(conn);
-        result
-    }
 }
 
 impl Drop for Pool {
@@ -393,6 +391,10 @@ impl Db for PgDb<'_> {
         let refs: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
         let n = self.keep(self.tx.borrow_mut().execute(&statement, &refs))?;
         Ok(n as usize)
+    }
+
+    fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.keep(self.tx.borrow_mut().batch_execute(sql))
     }
 
     fn query(&self, sql: &str, args: &[&dyn ToArg]) -> Result<Vec<Row>> {

@@ -191,6 +191,8 @@ pub(crate) trait Db {
     fn execute(&self, sql: &str, args: &[&dyn ToArg]) -> Result<usize>;
     /// Runs a query; returns every row.
     fn query(&self, sql: &str, args: &[&dyn ToArg]) -> Result<Vec<Row>>;
+    /// Runs several statements without arguments (a migration), returning nothing.
+    fn execute_batch(&self, sql: &str) -> Result<()>;
 }
 
 impl dyn Db + '_ {
@@ -251,6 +253,10 @@ impl Db for rusqlite::Connection {
     fn execute(&self, sql: &str, args: &[&dyn ToArg]) -> Result<usize> {
         let args = rusqlite::params_from_iter(args.iter().map(|a| a.to_arg()));
         Ok(self.prepare_cached(sql)?.execute(args)?)
+    }
+
+    fn execute_batch(&self, sql: &str) -> Result<()> {
+        Ok(rusqlite::Connection::execute_batch(self, sql)?)
     }
 
     fn query(&self, sql: &str, args: &[&dyn ToArg]) -> Result<Vec<Row>> {
